@@ -1,0 +1,41 @@
+# Two entry points (see README): `make demo` and `make test`. Both build .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# Debian packages the test suite starts real servers from.
+TEST_DEBS := postgresql prometheus
+
+.PHONY: demo test lint typecheck unit venv debs clean bench
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+debs:
+	bash scripts/ensure-debs.sh $(TEST_DEBS)
+
+demo: venv
+	$(BIN)/meshbot demo
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+unit: venv debs
+	$(BIN)/pytest -q
+
+test: lint typecheck unit
+
+bench: venv debs
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

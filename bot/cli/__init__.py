@@ -1,0 +1,22 @@
+"""The ``meshbot`` command: one Typer app, each group of subcommands in its own module."""
+
+from __future__ import annotations
+
+import typer
+
+import bot
+from bot.cli import playground as playground_cli
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app.command("playground")(playground_cli.playground)
+app.command("demo")(playground_cli.demo)
+
+
+@app.command()
+def version() -> None:
+    """Print meshbot's version."""
+    typer.echo(f"meshbot {bot.__version__}")
+
+
+def main() -> None:
+    app()
