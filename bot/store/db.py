@@ -1,0 +1,151 @@
+"""Engines and sessions: URL normalization, SQLite pragmas, write vs. read transactions."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import URL, Engine, create_engine, event, make_url, text
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.store.errors import DatabaseUnavailable
+
+# Execution option read by the SQLite ``begin`` hook: which BEGIN to emit.
+_SQLITE_BEGIN = "meshbot_sqlite_begin"
+_SQLITE_BUSY_TIMEOUT_MS = 15_000
+
+
+def database_url(raw: str) -> URL:
+    """Parse a database URL; plain ``postgresql://``/``postgres://`` mean psycopg 3."""
+    try:
+        url = make_url(raw)
+    except ArgumentError:
+        # SQLAlchemy's message would not leak the password either, but be explicit about it.
+        raise DatabaseUnavailable(
+            "cannot parse the database URL (MESHBOT_DATABASE_URL); expected e.g. "
+            "sqlite:///meshbot.db or postgresql://user:password@host:5432/meshbot"
+        ) from None
+    if url.drivername in ("postgresql", "postgres"):
+        url = url.set(drivername="postgresql+psycopg")
+    return url
+
+
+def redacted(url: URL | str) -> str:
+    """The URL as it may be shown or logged: the password replaced by ``***``."""
+    if isinstance(url, str):
+        try:
+            url = make_url(url)
+        except ArgumentError:
+            return "<unparsable database URL>"
+    return url.render_as_string(hide_password=True)
+
+
+def create_store_engine(url: URL | str, **engine_options: Any) -> Engine:
+    """An engine for the store; nothing connects until first use."""
+    url = database_url(url) if isinstance(url, str) else url
+    try:
+        engine = create_engine(url, **engine_options)
+    except NoSuchModuleError:
+        raise DatabaseUnavailable(
+            f"unsupported database URL {redacted(url)}: meshbot speaks sqlite:// and postgresql://"
+        ) from None
+    except ArgumentError as error:
+        raise DatabaseUnavailable(f"invalid database URL {redacted(url)}: {error}") from None
+    if engine.dialect.name == "sqlite":
+        _configure_sqlite(engine)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's BEGIN below own transactions; pysqlite's implicit ones cannot be
+        # IMMEDIATE and break SAVEPOINT and transactional DDL.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # Writers take the write lock up front: a deferred transaction that reads the chain head
+        # and then writes would fail with SQLITE_BUSY under a concurrent writer.
+        mode = connection.get_execution_options().get(_SQLITE_BEGIN, "IMMEDIATE")
+        connection.exec_driver_sql(f"BEGIN {mode}")
+
+
+def check_connection(engine: Engine) -> None:
+    """Connect once, so an unreachable database is one clear error rather than a traceback later."""
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except DBAPIError as error:
+        raise DatabaseUnavailable(
+            f"cannot reach database {redacted(engine.url)}: {_reason(error, engine.url)}"
+        ) from None
+
+
+def _reason(error: DBAPIError, url: URL) -> str:
+    reason = str(error.orig).strip().splitlines()[0] if error.orig is not None else str(error)
+    if url.password:
+        # Drivers do not echo passwords today; make sure a future one cannot leak it here.
+        reason = reason.replace(str(url.password), "***")
+    return reason
+
+
+def sqlite_file(url: URL) -> Path | None:
+    """The file a SQLite URL points at, or None for other databases and in-memory SQLite."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return Path(str(url.database))
+
+
+class Store:
+    """An engine and the two kinds of session meshbot uses; built by an app factory or the CLI."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._write_sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        self._read_sessions = sessionmaker(
+            bind=engine.execution_options(**{_SQLITE_BEGIN: "DEFERRED"}), expire_on_commit=False
+        )
+
+    @classmethod
+    def from_url(cls, url: str, **engine_options: Any) -> Store:
+        return cls(create_store_engine(url, **engine_options))
+
+    @property
+    def display_url(self) -> str:
+        return redacted(self.engine.url)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A session whose transaction commits on success and rolls back on error.
+
+        On SQLite it starts with BEGIN IMMEDIATE, so writers queue instead of failing.
+        """
+        with self._write_sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for queries; on SQLite it does not take the write lock."""
+        with self._read_sessions() as session, session.begin():
+            yield session
+
+    def check_connection(self) -> None:
+        check_connection(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()

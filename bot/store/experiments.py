@@ -1,0 +1,210 @@
+"""The experiment repository: a fault's life from pending to ended, with what it changed."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.store.errors import ExperimentNotFound, InvalidTransition, InvalidValue
+from bot.store.ids import new_short_id
+from bot.store.models import Experiment
+from bot.store.values import Actor, EndReason, ExperimentKind, ExperimentState
+
+_LIVE = (ExperimentState.ACTIVE, ExperimentState.ENDING)
+
+
+@dataclass(frozen=True)
+class VirtualServiceChange:
+    """What one VirtualService looked like before, and the routes meshbot inserted into it."""
+
+    namespace: str
+    name: str
+    inserted_routes: list[dict[str, Any]]
+    before: dict[str, Any]
+
+
+def _now(now: datetime | None) -> datetime:
+    return (now or datetime.now(UTC)).astimezone(UTC)
+
+
+def create_experiment(
+    *,
+    session: Session,
+    kind: ExperimentKind,
+    parameters: dict[str, Any],
+    cluster: str,
+    namespace: str,
+    service: str,
+    duration: timedelta,
+    created_by: Actor,
+    channel: str | None = None,
+    thread_ts: str | None = None,
+    now: datetime | None = None,
+) -> Experiment:
+    """Record a fault about to be applied (pending); the clock starts when it is marked active."""
+    if duration <= timedelta(0):
+        raise InvalidValue(f"an experiment needs a positive duration, not {duration}")
+    experiment = Experiment(
+        id=new_short_id(session, "exp", Experiment.id),
+        kind=ExperimentKind(kind).value,
+        parameters=dict(parameters),
+        cluster=cluster,
+        namespace=namespace,
+        service=service,
+        virtual_services=[],
+        duration_seconds=int(duration.total_seconds()),
+        created_by_team=created_by.team_id,
+        created_by_user=created_by.user_id,
+        created_by_name=created_by.display_name,
+        channel=channel,
+        thread_ts=thread_ts,
+        state=ExperimentState.PENDING.value,
+        created_at=_now(now),
+    )
+    session.add(experiment)
+    session.flush()
+    return experiment
+
+
+def get_experiment(*, session: Session, experiment_id: str) -> Experiment:
+    experiment = session.get(Experiment, experiment_id)
+    if experiment is None:
+        raise ExperimentNotFound(experiment_id)
+    return experiment
+
+
+def _claim(
+    session: Session, experiment_id: str, allowed: Collection[ExperimentState], action: str
+) -> Experiment:
+    """The experiment, row-locked until commit, provided its state allows ``action``.
+
+    The lock makes two racing callers (say the reaper and a user's clear) take turns, so only
+    one of them sees the state it expects.
+    """
+    experiment = session.get(
+        Experiment, experiment_id, with_for_update=True, populate_existing=True
+    )
+    if experiment is None:
+        raise ExperimentNotFound(experiment_id)
+    if experiment.state not in allowed:
+        raise InvalidTransition(experiment_id, experiment.state, action)
+    return experiment
+
+
+def mark_active(
+    *,
+    session: Session,
+    experiment_id: str,
+    changes: Sequence[VirtualServiceChange],
+    now: datetime | None = None,
+) -> Experiment:
+    """The fault is in place: keep exactly what was changed, start the clock."""
+    experiment = _claim(session, experiment_id, [ExperimentState.PENDING], "activate")
+    started = _now(now)
+    experiment.virtual_services = [asdict(change) for change in changes]
+    experiment.started_at = started
+    experiment.expires_at = started + timedelta(seconds=experiment.duration_seconds)
+    experiment.state = ExperimentState.ACTIVE.value
+    session.flush()
+    return experiment
+
+
+def extend_experiment(*, session: Session, experiment_id: str, by: timedelta) -> Experiment:
+    if by <= timedelta(0):
+        raise InvalidValue(f"an extension must be positive, not {by}")
+    experiment = _claim(session, experiment_id, [ExperimentState.ACTIVE], "extend")
+    assert experiment.expires_at is not None  # set by mark_active with the state
+    experiment.expires_at = experiment.expires_at + by
+    experiment.duration_seconds += int(by.total_seconds())
+    session.flush()
+    return experiment
+
+
+def begin_ending(
+    *, session: Session, experiment_id: str, reason: EndReason, by: Actor | None = None
+) -> Experiment:
+    """Claim an active experiment for reverting; a second claimer gets InvalidTransition."""
+    experiment = _claim(session, experiment_id, [ExperimentState.ACTIVE], "end")
+    experiment.state = ExperimentState.ENDING.value
+    experiment.end_reason = EndReason(reason).value
+    _set_ended_by(experiment, by)
+    session.flush()
+    return experiment
+
+
+def end_experiment(
+    *,
+    session: Session,
+    experiment_id: str,
+    reason: EndReason | None = None,
+    by: Actor | None = None,
+    now: datetime | None = None,
+) -> Experiment:
+    """The fault is reverted. The reason defaults to the one given when ending began."""
+    experiment = _claim(session, experiment_id, _LIVE, "end")
+    if reason is not None:
+        experiment.end_reason = EndReason(reason).value
+    if experiment.end_reason is None:
+        raise InvalidValue(f"experiment {experiment_id} needs a reason to end")
+    if by is not None:
+        _set_ended_by(experiment, by)
+    experiment.state = ExperimentState.ENDED.value
+    experiment.ended_at = _now(now)
+    session.flush()
+    return experiment
+
+
+def mark_failed(
+    *, session: Session, experiment_id: str, detail: str, now: datetime | None = None
+) -> Experiment:
+    """Applying or reverting went wrong; ``detail`` says what, for whoever cleans up."""
+    allowed = (ExperimentState.PENDING, *_LIVE)
+    experiment = _claim(session, experiment_id, allowed, "mark failed")
+    experiment.state = ExperimentState.FAILED.value
+    experiment.end_reason = EndReason.FAILED.value
+    experiment.detail = detail
+    experiment.ended_at = _now(now)
+    session.flush()
+    return experiment
+
+
+def list_active(
+    *,
+    session: Session,
+    cluster: str | None = None,
+    namespace: str | None = None,
+    service: str | None = None,
+) -> list[Experiment]:
+    """Faults currently applied (active, or ending but not yet reverted), oldest first."""
+    statement = select(Experiment).where(Experiment.state.in_([s.value for s in _LIVE]))
+    if cluster is not None:
+        statement = statement.where(Experiment.cluster == cluster)
+    if namespace is not None:
+        statement = statement.where(Experiment.namespace == namespace)
+    if service is not None:
+        statement = statement.where(Experiment.service == service)
+    return list(session.scalars(statement.order_by(Experiment.started_at, Experiment.id)))
+
+
+def list_expired_active(*, session: Session, now: datetime | None = None) -> list[Experiment]:
+    """Active experiments past their expiry: the reaper's work list, most overdue first."""
+    statement = (
+        select(Experiment)
+        .where(Experiment.state == ExperimentState.ACTIVE.value)
+        .where(Experiment.expires_at <= _now(now))
+        .order_by(Experiment.expires_at, Experiment.id)
+    )
+    return list(session.scalars(statement))
+
+
+def _set_ended_by(experiment: Experiment, by: Actor | None) -> None:
+    if by is None:
+        return
+    experiment.ended_by_team = by.team_id
+    experiment.ended_by_user = by.user_id
+    experiment.ended_by_name = by.display_name

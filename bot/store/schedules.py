@@ -1,0 +1,141 @@
+"""The schedule repository: fault commands to run later, once or on a cron expression."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from bot.store.errors import InvalidValue, ScheduleNotFound
+from bot.store.ids import new_short_id
+from bot.store.models import Schedule
+from bot.store.values import Actor
+
+# Sentinel for update_schedule: "leave as is", distinct from None ("clear").
+_KEEP: object = object()
+
+
+def _check_timezone(timezone: str) -> None:
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidValue(
+            f"unknown time zone {timezone!r} (use an IANA name, e.g. Europe/Paris)"
+        ) from None
+
+
+def _check_trigger(run_at: datetime | None, cron: str | None, timezone: str) -> None:
+    if (run_at is None) == (cron is None):
+        raise InvalidValue("a schedule needs exactly one of a time (run_at) or a cron expression")
+    if run_at is not None and run_at.tzinfo is None:
+        raise InvalidValue("run_at must carry its time zone")
+    if cron is not None:
+        try:
+            CronTrigger.from_crontab(cron, timezone=ZoneInfo(timezone))
+        except ValueError as error:
+            raise InvalidValue(f"cannot read cron expression {cron!r}: {error}") from None
+
+
+def _check_lead(reminder_lead: timedelta) -> None:
+    if reminder_lead < timedelta(0):
+        raise InvalidValue("the reminder lead time cannot be negative")
+
+
+def create_schedule(
+    *,
+    session: Session,
+    command: str,
+    channel: str,
+    created_by: Actor,
+    run_at: datetime | None = None,
+    cron: str | None = None,
+    timezone: str = "UTC",
+    reminder_lead: timedelta = timedelta(0),
+    enabled: bool = True,
+    now: datetime | None = None,
+) -> Schedule:
+    _check_timezone(timezone)
+    _check_trigger(run_at, cron, timezone)
+    _check_lead(reminder_lead)
+    schedule = Schedule(
+        id=new_short_id(session, "sch", Schedule.id),
+        command=command,
+        run_at=run_at,
+        cron=cron,
+        timezone=timezone,
+        channel=channel,
+        created_by_team=created_by.team_id,
+        created_by_user=created_by.user_id,
+        created_by_name=created_by.display_name,
+        created_at=(now or datetime.now(UTC)).astimezone(UTC),
+        reminder_lead_seconds=int(reminder_lead.total_seconds()),
+        enabled=enabled,
+    )
+    session.add(schedule)
+    session.flush()
+    return schedule
+
+
+def get_schedule(*, session: Session, schedule_id: str) -> Schedule:
+    schedule = session.get(Schedule, schedule_id)
+    if schedule is None:
+        raise ScheduleNotFound(schedule_id)
+    return schedule
+
+
+def list_schedules(
+    *, session: Session, channel: str | None = None, enabled: bool | None = None
+) -> list[Schedule]:
+    statement = select(Schedule)
+    if channel is not None:
+        statement = statement.where(Schedule.channel == channel)
+    if enabled is not None:
+        statement = statement.where(Schedule.enabled == enabled)
+    return list(session.scalars(statement.order_by(Schedule.created_at, Schedule.id)))
+
+
+def update_schedule(
+    *,
+    session: Session,
+    schedule_id: str,
+    command: str | None = None,
+    run_at: datetime | object | None = _KEEP,
+    cron: str | object | None = _KEEP,
+    timezone: str | None = None,
+    reminder_lead: timedelta | None = None,
+    enabled: bool | None = None,
+) -> Schedule:
+    """Change what is given; to switch trigger kind pass the new one and None for the other."""
+    schedule = get_schedule(session=session, schedule_id=schedule_id)
+    new_run_at = schedule.run_at if run_at is _KEEP else run_at
+    new_cron = schedule.cron if cron is _KEEP else cron
+    new_timezone = timezone or schedule.timezone
+    if new_run_at is not None and not isinstance(new_run_at, datetime):
+        raise InvalidValue("run_at must be a datetime")
+    if new_cron is not None and not isinstance(new_cron, str):
+        raise InvalidValue("cron must be a string")
+    _check_timezone(new_timezone)
+    _check_trigger(new_run_at, new_cron, new_timezone)
+    if reminder_lead is not None:
+        _check_lead(reminder_lead)
+        schedule.reminder_lead_seconds = int(reminder_lead.total_seconds())
+    if command is not None:
+        schedule.command = command
+    if enabled is not None:
+        schedule.enabled = enabled
+    schedule.run_at = new_run_at
+    schedule.cron = new_cron
+    schedule.timezone = new_timezone
+    session.flush()
+    return schedule
+
+
+def delete_schedule(*, session: Session, schedule_id: str) -> None:
+    result = session.execute(
+        delete(Schedule).where(Schedule.id == schedule_id).returning(Schedule.id)
+    )
+    if result.scalar_one_or_none() is None:
+        raise ScheduleNotFound(schedule_id)

@@ -1,0 +1,27 @@
+"""Opening the store for the service or a CLI command: reachable, and at the expected schema."""
+
+from __future__ import annotations
+
+from bot.store.db import Store, database_url, redacted, sqlite_file
+from bot.store.errors import SchemaNotCurrent
+from bot.store.migrate import ensure_migrated
+
+
+def open_store(url: str, *, auto_migrate: bool) -> Store:
+    """A ready Store, or StoreError with one line saying what to do (never a half-open store)."""
+    parsed = database_url(url)
+    path = sqlite_file(parsed)
+    if path is not None and not path.exists() and not auto_migrate:
+        # Connecting would create an empty file as a side effect of, say, an audit query.
+        raise SchemaNotCurrent(
+            f"no database at {redacted(parsed)} (file {path} does not exist); "
+            "run `meshbot migrate` to create it"
+        )
+    store = Store.from_url(url)
+    try:
+        store.check_connection()
+        ensure_migrated(store.engine, auto_migrate=auto_migrate)
+    except BaseException:
+        store.dispose()
+        raise
+    return store
