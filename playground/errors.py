@@ -63,9 +63,7 @@ def bad_request(message: str) -> ApiError:
 
 def not_found(resource: str, name: str, group: str = "") -> ApiError:
     qualified = f"{resource}.{group}" if group else resource
-    return ApiError(
-        404, "NotFound", f'{qualified} "{name}" not found', name=name, group=group, kind=resource
-    )
+    return ApiError(404, "NotFound", f'{qualified} "{name}" not found', name=name, group=group, kind=resource)
 
 
 def already_exists(resource: str, name: str, group: str = "") -> ApiError:

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
+import kubernetes.client
 import pytest
+
+from playground import runner
+from playground.runner import Playground
 
 
 @pytest.fixture(autouse=True)
@@ -17,3 +22,40 @@ def _clean_meshbot_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for proxy in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY"):
         monkeypatch.delenv(proxy, raising=False)
     yield
+
+
+@pytest.fixture
+def make_playground() -> Iterator[Callable[..., Playground]]:
+    """Starts playgrounds on ephemeral loopback ports (any seed) and stops them after the test."""
+    started: list[Playground] = []
+
+    def make(seed: str = "article", **kwargs: Any) -> Playground:
+        pg = runner.start(seed, **kwargs)
+        started.append(pg)
+        return pg
+
+    yield make
+    for pg in started:
+        pg.stop()
+
+
+@pytest.fixture
+def playground(make_playground: Callable[..., Playground]) -> Playground:
+    """The seed write-up's cluster (Istio installed, emojivoto-istio not yet labelled)."""
+    return make_playground("article")
+
+
+def kube_client_for(pg: Playground, token: str | None = None) -> kubernetes.client.ApiClient:
+    """An official-client ApiClient pointed at a playground, ignoring any proxy settings."""
+    config = kubernetes.client.Configuration()
+    config.host = pg.url
+    config.proxy = None
+    if token:
+        config.api_key = {"authorization": f"Bearer {token}"}
+    return kubernetes.client.ApiClient(config)
+
+
+@pytest.fixture
+def kube(playground: Playground) -> Iterator[kubernetes.client.ApiClient]:
+    with kube_client_for(playground) as api_client:
+        yield api_client

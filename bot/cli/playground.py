@@ -2,21 +2,55 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from playground import runner
+
+DEMO_DIR = Path(".demo")
+
+
+def _serve_until_interrupted(seed: str, port: int, kubeconfig: Path) -> None:
+    try:
+        playground = runner.start(seed, port=port)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from None
+    except OSError as exc:
+        typer.echo(f"error: cannot listen on 127.0.0.1:{port}: {exc.strerror}", err=True)
+        raise typer.Exit(code=1) from None
+    path = playground.kubeconfig(kubeconfig.resolve())
+    typer.echo(f"playground ({seed}) serving the Kubernetes API at {playground.url}")
+    typer.echo(f"kubeconfig written to {path}; try:")
+    typer.echo(f"  export KUBECONFIG={path}")
+    typer.echo("  .venv/bin/kubectl get pods -A")
+    typer.echo("Press Ctrl-C to stop.")
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        playground.stop()
+
 
 def playground(
-    seed: Annotated[str, typer.Option(help="Initial cluster state: empty, article, article-bare, large.")] = "article",
+    seed: Annotated[
+        str, typer.Option(help="Initial state: empty, article, article-bare, large or large:NxM.")
+    ] = "article",
     port: Annotated[int, typer.Option(help="Port on 127.0.0.1; 0 picks a free one.")] = 0,
-    kubeconfig: Annotated[Path | None, typer.Option(help="Write a kubeconfig for the server here.")] = None,
+    kubeconfig: Annotated[Path, typer.Option(help="Where to write a kubeconfig for the server.")] = DEMO_DIR
+    / "kubeconfig",
 ) -> None:
-    """Serve a playground Kubernetes API until interrupted."""
-    raise typer.Exit(code=2)
+    """Serve a playground Kubernetes API on loopback until interrupted."""
+    _serve_until_interrupted(seed, port, kubeconfig)
 
 
 def demo() -> None:
     """Start the playground with the seed write-up's cluster and show how to use it."""
-    raise typer.Exit(code=2)
+    _serve_until_interrupted("article", 0, DEMO_DIR / "kubeconfig")
