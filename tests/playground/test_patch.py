@@ -676,7 +676,7 @@ def test_smp_result_shares_nothing_with_inputs() -> None:
         ({"spec": {"$retainKeys": ["volumes"], "containers": []}}, "invalid patch format of retainKeys"),
         (
             {"metadata": {"finalizers": [{"a": 1}]}},
-            "cannot merge lists without merge key for type map",
+            "list element types are not identical: [a.io/one a.io/two map[a:1]]",
         ),
     ],
 )
