@@ -86,9 +86,7 @@ def record_events(*, session: Session, events: Sequence[NewAuditEvent]) -> range
     return range(first_id, head.last_event_id + 1)
 
 
-def _chain_rows(
-    head: AuditChain, events: Sequence[NewAuditEvent], now: datetime
-) -> list[dict[str, Any]]:
+def _chain_rows(head: AuditChain, events: Sequence[NewAuditEvent], now: datetime) -> list[dict[str, Any]]:
     """Rows ready to insert, hashed in order; advances the (locked) head past them."""
     rows: list[dict[str, Any]] = []
     prev_hash = head.last_hash
@@ -182,9 +180,7 @@ def query_events(*, session: Session, query: AuditQuery) -> AuditPage:
     if query.until is not None:
         statement = statement.where(AuditEvent.occurred_at < query.until)
     if query.before is not None:
-        cursor_time = session.scalar(
-            select(AuditEvent.occurred_at).where(AuditEvent.id == query.before)
-        )
+        cursor_time = session.scalar(select(AuditEvent.occurred_at).where(AuditEvent.id == query.before))
         if cursor_time is None:
             raise FilterError(
                 f"before={query.before}: there is no audit event {query.before} "

@@ -42,8 +42,6 @@ def set_binding(
 def clear_binding(*, session: Session, channel: str) -> bool:
     """Remove a channel's binding; False when it had none."""
     result = session.execute(
-        delete(ChannelBinding)
-        .where(ChannelBinding.channel == channel)
-        .returning(ChannelBinding.channel)
+        delete(ChannelBinding).where(ChannelBinding.channel == channel).returning(ChannelBinding.channel)
     )
     return result.scalar_one_or_none() is not None

@@ -159,9 +159,7 @@ def _link_problem(
         return f"{missing} (deleted?): ids jump from {before} to {row['id']}"
     if row["prev_hash"] != expected_prev:
         before = f"row {last['id']}" if last else "the prune anchor"
-        return (
-            f"its prev_hash does not match the hash of {before} (row replaced or chain rewritten)"
-        )
+        return f"its prev_hash does not match the hash of {before} (row replaced or chain rewritten)"
     if row_hash(row) != row["hash"]:
         return "its content does not match its hash (the row was altered after it was written)"
     return None

@@ -16,6 +16,8 @@ from bot.store.errors import DatabaseUnavailable
 # Execution option read by the SQLite ``begin`` hook: which BEGIN to emit.
 _SQLITE_BEGIN = "meshbot_sqlite_begin"
 _SQLITE_BUSY_TIMEOUT_MS = 15_000
+# The append-only triggers and the prune grant exist for these two only.
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
 
 def database_url(raw: str) -> URL:
@@ -46,11 +48,15 @@ def redacted(url: URL | str) -> str:
 def create_store_engine(url: URL | str, **engine_options: Any) -> Engine:
     """An engine for the store; nothing connects until first use."""
     url = database_url(url) if isinstance(url, str) else url
-    try:
-        engine = create_engine(url, **engine_options)
-    except NoSuchModuleError:
+    if url.get_backend_name() not in SUPPORTED_BACKENDS:
         raise DatabaseUnavailable(
             f"unsupported database URL {redacted(url)}: meshbot speaks sqlite:// and postgresql://"
+        )
+    try:
+        engine = create_engine(url, **engine_options)
+    except (NoSuchModuleError, ImportError) as error:
+        raise DatabaseUnavailable(
+            f"cannot load the driver for {redacted(url)}: {error} (meshbot uses psycopg 3)"
         ) from None
     except ArgumentError as error:
         raise DatabaseUnavailable(f"invalid database URL {redacted(url)}: {error}") from None

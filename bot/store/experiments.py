@@ -86,9 +86,7 @@ def _claim(
     The lock makes two racing callers (say the reaper and a user's clear) take turns, so only
     one of them sees the state it expects.
     """
-    experiment = session.get(
-        Experiment, experiment_id, with_for_update=True, populate_existing=True
-    )
+    experiment = session.get(Experiment, experiment_id, with_for_update=True, populate_existing=True)
     if experiment is None:
         raise ExperimentNotFound(experiment_id)
     if experiment.state not in allowed:

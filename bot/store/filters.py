@@ -93,9 +93,7 @@ def _build(values: dict[str, str], now: datetime) -> AuditQuery:
     since = _time(values, "since", now)
     until = _time(values, "until", now)
     if since is not None and until is not None and since >= until:
-        raise FilterError(
-            f"since= ({since:%Y-%m-%d %H:%M}Z) is not before until= ({until:%Y-%m-%d %H:%M}Z)"
-        )
+        raise FilterError(f"since= ({since:%Y-%m-%d %H:%M}Z) is not before until= ({until:%Y-%m-%d %H:%M}Z)")
     return AuditQuery(
         actor=values.get("actor"),
         verb=values.get("verb"),

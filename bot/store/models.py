@@ -150,9 +150,7 @@ class Experiment(Base):
     __table_args__ = (
         CheckConstraint(_one_of("kind", ExperimentKind), name="kind"),
         CheckConstraint(_one_of("state", ExperimentState), name="state"),
-        CheckConstraint(
-            f"end_reason IS NULL OR {_one_of('end_reason', EndReason)}", name="end_reason"
-        ),
+        CheckConstraint(f"end_reason IS NULL OR {_one_of('end_reason', EndReason)}", name="end_reason"),
         Index("ix_experiments_state_expires_at", "state", "expires_at"),
         Index("ix_experiments_target", "namespace", "service", "state"),
     )

@@ -22,9 +22,7 @@ def _check_timezone(timezone: str) -> None:
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidValue(
-            f"unknown time zone {timezone!r} (use an IANA name, e.g. Europe/Paris)"
-        ) from None
+        raise InvalidValue(f"unknown time zone {timezone!r} (use an IANA name, e.g. Europe/Paris)") from None
 
 
 def _check_trigger(run_at: datetime | None, cron: str | None, timezone: str) -> None:
@@ -134,8 +132,6 @@ def update_schedule(
 
 
 def delete_schedule(*, session: Session, schedule_id: str) -> None:
-    result = session.execute(
-        delete(Schedule).where(Schedule.id == schedule_id).returning(Schedule.id)
-    )
+    result = session.execute(delete(Schedule).where(Schedule.id == schedule_id).returning(Schedule.id))
     if result.scalar_one_or_none() is None:
         raise ScheduleNotFound(schedule_id)

@@ -14,8 +14,7 @@ def open_store(url: str, *, auto_migrate: bool) -> Store:
     if path is not None and not path.exists() and not auto_migrate:
         # Connecting would create an empty file as a side effect of, say, an audit query.
         raise SchemaNotCurrent(
-            f"no database at {redacted(parsed)} (file {path} does not exist); "
-            "run `meshbot migrate` to create it"
+            f"no database at {redacted(parsed)}: the file does not exist; run `meshbot migrate` to create it"
         )
     store = Store.from_url(url)
     try:

@@ -202,9 +202,7 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("reminder_lead_seconds", sa.Integer(), nullable=False),
         sa.Column("enabled", sa.Boolean(), nullable=False),
-        sa.CheckConstraint(
-            "(run_at IS NULL) <> (cron IS NULL)", name=op.f("ck_schedules_one_trigger")
-        ),
+        sa.CheckConstraint("(run_at IS NULL) <> (cron IS NULL)", name=op.f("ck_schedules_one_trigger")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_schedules")),
     )
     op.create_index("ix_schedules_channel", "schedules", ["channel"])
@@ -237,6 +235,4 @@ def _triggers(*, up: bool) -> list[str]:
         return POSTGRES_UP if up else POSTGRES_DOWN
     if dialect == "sqlite":
         return SQLITE_UP if up else SQLITE_DOWN
-    raise NotImplementedError(
-        f"meshbot's audit triggers exist for sqlite and postgresql, not {dialect}"
-    )
+    raise NotImplementedError(f"meshbot's audit triggers exist for sqlite and postgresql, not {dialect}")

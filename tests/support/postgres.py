@@ -83,9 +83,7 @@ class PostgresServer:
         return ["runuser", "-u", self.run_as, "--", *argv] if self.run_as else argv
 
     def _run(self, program: str, *args: str) -> None:
-        result = subprocess.run(
-            self._command(program, *args), capture_output=True, text=True, check=False
-        )
+        result = subprocess.run(self._command(program, *args), capture_output=True, text=True, check=False)
         if result.returncode != 0:
             log = self.data_dir / "log"
             tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
@@ -108,9 +106,7 @@ class PostgresServer:
 
 
 @contextmanager
-def running_postgres(
-    *, durable: bool = False, extra_options: Sequence[str] = ()
-) -> Iterator[PostgresServer]:
+def running_postgres(*, durable: bool = False, extra_options: Sequence[str] = ()) -> Iterator[PostgresServer]:
     """Start a fresh server (initdb, trust auth, superuser meshbot); then stop and remove it."""
     bin_dir = find_binaries()
     run_as = "postgres" if os.geteuid() == 0 else None
