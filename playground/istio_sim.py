@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
-from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -22,6 +22,9 @@ if TYPE_CHECKING:
     from playground.apiserver import ApiServer
 
 ISTIO_VERSION = "1.24.2"
+# Found next to this module, not through the `playground` package name: under pytest that name can
+# resolve to the tests/playground package instead.
+_DATA = Path(__file__).parent / "data"
 ISTIO_NAMESPACE = "istio-system"
 INGRESS_LB_IP = "172.2.0.201"
 # The seed's `kubectl get svc -n istio-system`: port → nodePort of istio-ingressgateway.
@@ -54,7 +57,7 @@ _COMPONENT_MESSAGES = {
 @functools.cache
 def _crd_documents() -> tuple[Obj, ...]:
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    text = resources.files("playground").joinpath("data/istio-crds.yaml").read_text()
+    text = (_DATA / "istio-crds.yaml").read_text()
     return tuple(d for d in yaml.load_all(text, Loader=loader) if d)
 
 

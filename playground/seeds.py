@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import functools
 from collections.abc import Callable
-from importlib import resources
+from pathlib import Path
 
 import yaml
 
@@ -15,6 +15,9 @@ from playground.apiserver import ApiServer, Target
 from playground.meta import Obj
 
 APP_NAMESPACE = "emojivoto-istio"
+# Found next to this module, not through the `playground` package name: under pytest that name can
+# resolve to the tests/playground package instead.
+_DATA = Path(__file__).parent / "data"
 
 
 def create(api: ApiServer, obj: Obj) -> None:
@@ -66,7 +69,7 @@ def empty(api: ApiServer) -> None:
 
 @functools.cache
 def _emojivoto_documents() -> tuple[Obj, ...]:
-    text = resources.files("playground").joinpath("data/emojivoto.yaml").read_text()
+    text = (_DATA / "emojivoto.yaml").read_text()
     return tuple(d for d in yaml.safe_load_all(text) if d)
 
 
