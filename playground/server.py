@@ -311,6 +311,15 @@ class PlaygroundApp:
                 return None
             raise ApiError(400, "BadRequest", "the request body is empty")
         kind = content_type or request.headers.get("content-type", "application/json")
+        if "protobuf" in kind or "cbor" in kind:
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                # The playground decodes no protobuf, so it answers as a server that does not
+                # offer it: kubectl's `create <kind>` generators send protobuf and get a clear error.
+                "the body of the request was in an unknown format - accepted media types include: "
+                "application/json, application/yaml",
+            )
         try:
             if "yaml" in kind:
                 return yaml.safe_load(text)
