@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
+import pickle
 import random
 import time
 import uuid
@@ -68,6 +69,26 @@ class ApiServer:
         from playground.controller import Controller
 
         self.controller = Controller(self)
+
+    def snapshot(self) -> bytes:
+        """The state a seed leaves behind, so further servers can start from it without re-seeding."""
+        with self.store.lock:
+            return pickle.dumps(
+                (self.store.export_state(), self.random.getstate(), self.logs, self.controller.pod_ips),
+                protocol=pickle.HIGHEST_PROTOCOL,
+            )
+
+    def restore(self, snapshot: bytes) -> None:
+        """Takes over the state of `snapshot()`; served custom kinds follow from the stored CRDs."""
+        # Only ever bytes this process made itself with snapshot().
+        store_state, random_state, logs, pod_ips = pickle.loads(snapshot)  # noqa: S301
+        with self.store.lock:
+            self.store.import_state(store_state)
+            self.random.setstate(random_state)
+            self.logs = logs
+            self.controller.pod_ips = pod_ips
+            for crd in self.store.list(CRD_TYPE.key)[0]:
+                self.registry.add(type_from_crd(crd))
 
     # ----------------------------------------------------------------- helpers
 

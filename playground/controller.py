@@ -43,7 +43,7 @@ class Controller:
         # (event, type, namespace, name, kind and name of the controlling owner or "")
         self._queue: deque[tuple[str, TypeKey, str, str, str, str]] = deque()
         self._running = False
-        self._pod_ips = 0
+        self.pod_ips = 0
         self.job_behaviours: list[JobBehaviour] = [istio_sim.job_behaviour]
         # Test hook: jobs (namespace, name) whose pods fail, with the log they print.
         self.failing_jobs: dict[tuple[str, str], str] = {}
@@ -319,7 +319,7 @@ class Controller:
         if pod is None or dig(pod, "status", "startTime"):
             return
         now = self.api.now()
-        self._pod_ips += 1
+        self.pod_ips += 1
         after = copy.deepcopy(pod)
         after["spec"].setdefault("nodeName", NODE_NAME)
         job_name = dig(pod, "metadata", "labels", "job-name")
@@ -378,7 +378,7 @@ class Controller:
             "phase": phase,
             "hostIP": NODE_IP,
             "hostIPs": [{"ip": NODE_IP}],
-            "podIP": f"10.244.{self._pod_ips // 250}.{self._pod_ips % 250 + 2}",
+            "podIP": f"10.244.{self.pod_ips // 250}.{self.pod_ips % 250 + 2}",
             "startTime": now,
             "qosClass": "BestEffort",
             "conditions": [

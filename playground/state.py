@@ -130,6 +130,16 @@ class ObjectStore:
         for listener in self._listeners:
             listener(event_type, key, stored)
 
+    def export_state(self) -> tuple[int, Any, Any, Any]:
+        """Objects, history and revision, for ApiServer.snapshot (callers copy before sharing)."""
+        with self.lock:
+            return self._revision, self._objects, self._events, self._compacted
+
+    def import_state(self, state: tuple[int, Any, Any, Any]) -> None:
+        """Replaces everything stored by an exported state; watchers and listeners stay."""
+        with self.lock:
+            self._revision, self._objects, self._events, self._compacted = state
+
     def compact(self, key: TypeKey) -> None:
         """Forgets a type's event history, as etcd compaction does (test hook for 410 Gone)."""
         with self.lock:
