@@ -53,7 +53,7 @@ class Controller:
 
     def _enqueue(self, event: str, key: TypeKey, obj: Obj) -> None:
         meta = obj["metadata"]
-        owner = next((r for r in meta.get("ownerReferences") or [] if r.get("controller")), {})
+        owner: Obj = next((r for r in meta.get("ownerReferences") or [] if r.get("controller")), {})
         self._queue.append(
             (
                 event,

@@ -28,7 +28,7 @@ class Playground:
     hooks: Hooks
     host: str
     port: int
-    _server: uvicorn.Server = field(repr=False)
+    _server: _Server = field(repr=False)
     _thread: threading.Thread = field(repr=False)
 
     @property

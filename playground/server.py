@@ -274,7 +274,7 @@ class PlaygroundApp:
         if method == "PATCH":
             content_type = request.headers.get("content-type", "").split(";")[0].strip()
             if content_type == APPLY_PATCH:
-                body: Any = await self._body(request)
+                body = await self._body(request)
             else:
                 body = await self._body(request, content_type="application/json")
             return self._result(

@@ -7,6 +7,7 @@ history of events per type lets a watch resume from a resourceVersion until it i
 from __future__ import annotations
 
 import asyncio
+import builtins
 import copy
 import threading
 from collections import deque
@@ -83,7 +84,8 @@ class ObjectStore:
             ]
             return selected, self._revision
 
-    def keys_in_namespace(self, namespace: str) -> list[tuple[TypeKey, str]]:
+    # From here on `list` in this class body names the method above, hence builtins.list.
+    def keys_in_namespace(self, namespace: str) -> builtins.list[tuple[TypeKey, str]]:
         with self.lock:
             return [
                 (key, name) for key, items in self._objects.items() for (ns, name) in items if ns == namespace
@@ -148,13 +150,13 @@ class ObjectStore:
 
     def subscribe(
         self, key: TypeKey, since: int | None, loop: asyncio.AbstractEventLoop
-    ) -> tuple[Subscription, list[WatchEvent]]:
+    ) -> tuple[Subscription, builtins.list[WatchEvent]]:
         """Opens a watch; returns past events after `since` (None: none) to replay first.
 
         Raises 410 Gone when `since` is older than the retained history, as the API server does.
         """
         with self.lock:
-            backlog: list[WatchEvent] = []
+            backlog: builtins.list[WatchEvent] = []
             if since is not None:
                 compacted = self._compacted.get(key, 0)
                 if since < compacted:
