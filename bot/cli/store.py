@@ -213,7 +213,7 @@ def verify() -> None:
     """Walk the hash chain; exit 1 naming the first broken row, or confirm it is intact."""
     settings = Settings()
     with _one_line_errors(settings), _opened(settings) as store:
-        with store.read() as session:
+        with store.read(snapshot=True) as session:
             report = verify_chain(session=session)
         if report.broken is None:
             span = f" (ids {report.first_id}..{report.last_id})" if report.rows else ""

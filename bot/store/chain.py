@@ -116,7 +116,8 @@ def verify_chain(*, session: Session, through_id: int | None = None) -> ChainRep
     A row breaks it when its content no longer matches its hash (altered), when it does not link
     to the row before (altered or reordered), or when ids jump (rows deleted). With
     ``through_id`` only the rows up to it are checked; otherwise the last row must also be the
-    one the chain head recorded (rows deleted from the end).
+    one the chain head recorded (rows deleted from the end). Give it a snapshot session
+    (``Store.read(snapshot=True)``) so concurrent appends and prunes do not look like gaps.
     """
     head = session.get(AuditChain, CHAIN_HEAD_ID, populate_existing=True)
     if head is None:
@@ -138,11 +139,11 @@ def verify_chain(*, session: Session, through_id: int | None = None) -> ChainRep
         expected_prev = row["hash"]
     last_id = last["id"] if last else None
     if through_id is None:
-        tail_problem = _tail_problem(head, last)
-        if tail_problem is not None:
-            when = last["occurred_at"] if last else None
-            broken = BrokenLink(last_id or head.anchor_event_id, when, tail_problem)
-            return ChainReport(count, first_id, last_id, broken)
+        tail = _tail_problem(head, last)
+        if tail is not None:
+            event_id, problem = tail
+            when = last["occurred_at"] if last and last["id"] == event_id else None
+            return ChainReport(count, first_id, last_id, BrokenLink(event_id, when, problem))
     return ChainReport(count, first_id, last_id, None)
 
 
@@ -165,14 +166,25 @@ def _link_problem(
     return None
 
 
-def _tail_problem(head: AuditChain, last: Mapping[Any, Any] | None) -> str | None:
+def _tail_problem(head: AuditChain, last: Mapping[Any, Any] | None) -> tuple[int, str] | None:
+    """The last row must be the one the chain head recorded: rows gone from, or added at, the end."""
     last_id = last["id"] if last else head.anchor_event_id
     last_hash = last["hash"] if last else head.anchor_hash
     if last_id < head.last_event_id:
-        return (
-            f"rows {last_id + 1}..{head.last_event_id} are missing from the end "
-            f"(the chain head records {head.last_event_id} as the last row)"
+        gone = (
+            f"row {head.last_event_id} is"
+            if last_id + 1 == head.last_event_id
+            else f"rows {last_id + 1}..{head.last_event_id} are"
         )
-    if last_id != head.last_event_id or last_hash != head.last_hash:
-        return f"the chain head does not match the last row {last_id} (chain head altered)"
+        return (
+            last_id + 1,
+            f"{gone} missing from the end (deleted?); the chain head records {head.last_event_id}",
+        )
+    if last_id > head.last_event_id:
+        return (
+            head.last_event_id + 1,
+            f"rows {head.last_event_id + 1}..{last_id} lie beyond the chain head (written outside meshbot?)",
+        )
+    if last_hash != head.last_hash:
+        return last_id, "its hash is not the one the chain head recorded (row or chain head altered)"
     return None

@@ -145,9 +145,16 @@ class Store:
             yield session
 
     @contextmanager
-    def read(self) -> Iterator[Session]:
-        """A session for queries; on SQLite it does not take the write lock."""
+    def read(self, *, snapshot: bool = False) -> Iterator[Session]:
+        """A session for queries; on SQLite it does not take the write lock.
+
+        With ``snapshot`` every statement sees the database as of the first one (REPEATABLE READ
+        on PostgreSQL; a SQLite read transaction always does), as a walk over the whole audit
+        chain in batches needs while others append or prune.
+        """
         with self._read_sessions() as session, session.begin():
+            if snapshot and self.dialect == "postgresql":
+                session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
             yield session
 
     def check_connection(self) -> None:

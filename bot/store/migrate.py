@@ -10,7 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from bot.store.db import check_connection, redacted
@@ -53,11 +53,22 @@ class MigrationResult:
         return self.before != self.after
 
 
+# Any constant works; it only has to be the same in every meshbot process.
+_MIGRATION_LOCK = 0x6D657368626F74
+
+
 def upgrade(engine: Engine, revision: str = "head") -> MigrationResult:
-    """Upgrade in one transaction (both databases have transactional DDL)."""
-    before = current_revision(engine)
-    _refuse_unknown(engine, before)
+    """Upgrade in one transaction (both databases have transactional DDL).
+
+    Replicas starting together with auto-migrate take turns: on PostgreSQL an advisory lock,
+    on SQLite the write lock of BEGIN IMMEDIATE; the later one then finds the schema current.
+    """
+    check_connection(engine)
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK})
+        before = MigrationContext.configure(connection).get_current_revision()
+        _refuse_unknown(engine, before)
         command.upgrade(alembic_config(connection), revision)
     return MigrationResult(before, current_revision(engine))
 

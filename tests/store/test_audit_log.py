@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import Result
 
@@ -400,3 +400,37 @@ def test_the_chain_head_tracks_the_last_row(store: Store) -> None:
         last = session.get(AuditEvent, 3)
     assert count == 3 and last is not None
     assert tuple(head) == (3, last.hash)
+
+
+def test_verify_reports_rows_added_at_the_end_outside_meshbot(store: Store) -> None:
+    for _ in range(2):
+        add_event(store)
+    with store.read() as session:
+        row = dict(
+            session.execute(
+                select(*[getattr(AuditEvent, c) for c in HASHED_COLUMNS]).where(AuditEvent.id == 2)
+            )
+            .mappings()
+            .one()
+        )
+    previous_hash = all_events(store)[-1].hash
+    forged = {**row, "id": 3, "message": "forged", "prev_hash": previous_hash}
+    with store.engine.begin() as connection:
+        connection.execute(insert(AuditEvent), [{**forged, "hash": row_hash(forged)}])
+    with store.read() as session:
+        report = verify_chain(session=session)
+    assert report.broken is not None
+    assert report.broken.event_id == 3
+    assert "beyond the chain head" in report.broken.problem
+
+
+def test_a_snapshot_read_does_not_see_appends_made_meanwhile(store: Store) -> None:
+    add_event(store)
+    with store.read(snapshot=True) as session:
+        before = session.scalar(select(func.count()).select_from(AuditEvent))
+        add_event(store)
+        add_event(store)
+        during = session.scalar(select(func.count()).select_from(AuditEvent))
+        assert verify_chain(session=session).intact
+    assert (before, during) == (1, 1)
+    assert len(all_events(store)) == 3

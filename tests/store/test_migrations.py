@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -119,3 +120,21 @@ def test_a_missing_sqlite_file_is_not_created_by_a_read(tmp_path: Path) -> None:
     assert not path.exists()
     open_store(f"sqlite:///{path}", auto_migrate=True).dispose()
     assert path.exists()
+
+
+def test_replicas_auto_migrating_at_once_take_turns(empty_store: Store) -> None:
+    errors: list[BaseException] = []
+
+    def start_replica() -> None:
+        try:
+            ensure_migrated(empty_store.engine, auto_migrate=True)
+        except BaseException as error:  # surfaced below: a thread's exception is otherwise lost
+            errors.append(error)
+
+    replicas = [threading.Thread(target=start_replica) for _ in range(3)]
+    for replica in replicas:
+        replica.start()
+    for replica in replicas:
+        replica.join()
+    assert errors == []
+    assert current_revision(empty_store.engine) == head_revision()
