@@ -368,6 +368,13 @@ def _half_way_error(
         )
     else:
         outcome = "nothing was changed"
+    if isinstance(exc.__cause__, Urllib3Error | OSError):
+        # The request may still reach the server after we gave up on it; the annotation it carries
+        # lets the reaper take it out at expiry.
+        outcome += (
+            f". If the unanswered write to {change.vs_name} still lands, the reaper removes it when it "
+            f"expires ({plan.expires_at:%Y-%m-%d %H:%M:%S %Z})"
+        )
     return type(cause)(f"the fault was not injected: {cause}; {outcome}")
 
 
@@ -384,13 +391,30 @@ def clear_fault(
     present = {name_of(vs) for vs in virtual_services}
     vanished = sorted(set(vs_names) - present)
     cleared: list[ClearedVs] = []
+    failures: dict[str, MeshError] = {}
     for name in sorted(name_of(vs) for vs in virtual_services if _carries(vs, experiment_id)):
-        result = _clear_one(kube, namespace, name, experiment_id)
+        # One VirtualService failing must not leave the fault in the others.
+        try:
+            result = _clear_one(kube, namespace, name, experiment_id)
+        except MeshError as exc:
+            failures[name] = exc
+            continue
         if result is None:
             vanished.append(name)
         else:
             cleared.append(result)
+    if failures:
+        raise _clear_error(experiment_id, cleared, failures)
     return ClearReport(namespace, experiment_id, cleared, sorted(vanished))
+
+
+def _clear_error(
+    experiment_id: str, cleared: Sequence[ClearedVs], failures: dict[str, MeshError]
+) -> MeshError:
+    first = next(iter(failures.values()))
+    listed = "; ".join(f"{name}: {error}" for name, error in failures.items())
+    done = f"; it was removed from {', '.join(c.vs_name for c in cleared)}" if cleared else ""
+    return type(first)(f"experiment {experiment_id} is still in VirtualService {listed}{done}")
 
 
 def _carries(vs: Json, experiment_id: str) -> bool:

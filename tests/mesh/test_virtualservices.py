@@ -3,6 +3,7 @@ official client. The seed is the write-up's cluster: emojivoto in `emojivoto-ist
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -363,6 +364,31 @@ def test_an_api_server_that_hangs_is_reported_unavailable(seeded: Kube, playgrou
             experiment_id="e",
             expires_at=EXPIRES,
         )
+
+
+def test_a_write_that_times_out_is_reported_with_what_happens_if_it_lands_late(
+    seeded: Kube, playground: Playground
+) -> None:
+    quick = Kube(seeded.api_client, timeout=0.3)
+    playground.hooks.hang_next(r"/virtualservices/emojivoto$", 1, seconds=0.5, method="PATCH")
+    with pytest.raises(Unavailable) as raised:
+        inject(quick, "exp-1")
+    assert "the Kubernetes API server is unreachable (ReadTimeoutError)" in str(raised.value)
+    assert "If the unanswered write to emojivoto still lands, the reaper removes it" in str(raised.value)
+    time.sleep(0.4)  # past the hang: the playground drops a write whose client has gone
+    assert read_vs(seeded, "emojivoto")["spec"] == SEED_VIRTUAL_SERVICE["spec"]
+
+
+def test_clear_tries_every_virtualservice_before_raising(seeded: Kube, playground: Playground) -> None:
+    seeded.custom.create_namespaced_custom_object(GROUP, VERSION, NS, PLURAL, MESH_VIRTUAL_SERVICE)
+    inject(seeded, "exp-1")
+    playground.hooks.fail_next(r"/virtualservices/emojivoto$", 1, code=503, method="PATCH")
+    with pytest.raises(Unavailable) as raised:
+        clear_fault(seeded, namespace=NS, experiment_id="exp-1")
+    assert "experiment exp-1 is still in VirtualService emojivoto" in str(raised.value)
+    assert "it was removed from web-svc" in str(raised.value)
+    assert read_vs(seeded, "web-svc")["spec"] == MESH_VIRTUAL_SERVICE["spec"]
+    assert [f.vs_name for f in list_marked_faults(seeded, NS)] == ["emojivoto"]
 
 
 # ------------------------------------------------------------------------------ reading
