@@ -101,16 +101,29 @@ def validate_delay(delay: timedelta, maximum: timedelta | None = None) -> timede
     if not isinstance(delay, timedelta):
         raise InvalidFault(f"delay must be a duration, got {delay!r}")
     if delay < MIN_DELAY:
-        raise InvalidFault(f"delay must be at least 1ms, got {format_duration(delay)}")
+        raise InvalidFault(f"delay must be at least 1ms, got {describe_duration(delay)}")
     if delay % MIN_DELAY:
         raise InvalidFault(
-            f"delay {format_duration(delay)} is finer than Istio allows; use whole milliseconds"
+            f"delay {describe_duration(delay)} is finer than Istio allows; use whole milliseconds"
         )
     if maximum is not None and delay > maximum:
         raise InvalidFault(
-            f"delay {format_duration(delay)} is longer than the allowed maximum of {format_duration(maximum)}"
+            f"delay {describe_duration(delay)} is longer than the allowed maximum of "
+            f"{describe_duration(maximum)}"
         )
     return delay
+
+
+def describe_duration(value: timedelta) -> str:
+    """A duration as people type it in commands (`250ms`, `1.5s`, `10m`, `1h30m`), for messages."""
+    millis = value / timedelta(milliseconds=1)
+    if millis < 1000:
+        return f"{millis:g}ms"
+    if millis % 1000:
+        return f"{millis / 1000:g}s"
+    hours, rest = divmod(int(millis // 1000), 3600)
+    minutes, seconds = divmod(rest, 60)
+    return "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (seconds, "s")) if n)
 
 
 def validate_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -685,6 +698,13 @@ def _creation(
     experiment_id: str,
     expires_at: datetime,
 ) -> VsChange:
+    unreachable = [name_of(vs) for vs in virtual_services if routes_http_to(vs, target)]
+    if unreachable:
+        wanted = ", ".join(f"{k}={v}" for k, v in spec.headers.items())
+        raise FaultPlanError(
+            f"every route of VirtualService {', '.join(unreachable)} to {target.name} already matches "
+            f"headers that contradict {wanted}, so no request could get the fault"
+        )
     # Sidecars do not merge several VirtualServices for one host (IST0109): never add a second.
     claiming = [name_of(vs) for vs in virtual_services if claims_host(vs, target)]
     if claiming:
