@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from support import postgres
 from support.postgres import PostgresServer
 from typer.testing import Result
 
@@ -73,3 +75,11 @@ def test_an_unsupported_or_garbled_url_is_a_clear_error() -> None:
     with pytest.raises(DatabaseUnavailable, match="cannot parse the database URL") as raised:
         Store.from_url(f"not a url {PASSWORD}")
     assert PASSWORD not in str(raised.value)
+
+
+def test_missing_postgresql_binaries_fail_with_what_to_install(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(postgres, "BINARIES_GLOB", str(tmp_path / "postgresql" / "*" / "bin"))
+    with pytest.raises(postgres.PostgresUnavailable, match="apt-get install postgresql"):
+        postgres.find_binaries()
