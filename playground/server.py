@@ -106,6 +106,9 @@ class PlaygroundApp:
             await asyncio.sleep(self.hooks.latency_seconds)
         fault = self.hooks.take_fault(request.method, path)
         if fault is not None:
+            # Read the body first: a client that gives up while we hang must not leave a
+            # half-read request behind (Starlette would raise ClientDisconnect later).
+            await request.body()
             if fault.hang_seconds:
                 await asyncio.sleep(fault.hang_seconds)
             if fault.code:
