@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import copy
 import threading
 from collections import deque
 from collections.abc import Callable
@@ -27,6 +26,16 @@ class WatchEvent:
     type: str  # ADDED, MODIFIED, DELETED
     resource_version: int
     object: Obj
+
+
+def clone(value: Any) -> Any:
+    """A deep copy of JSON-like data; copy.deepcopy's generality costs ~3x, and the store copies
+    every object it hands out or takes in."""
+    if isinstance(value, dict):
+        return {k: clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clone(v) for v in value]
+    return value
 
 
 class Subscription:
@@ -67,7 +76,7 @@ class ObjectStore:
     def get(self, key: TypeKey, namespace: str, name: str) -> Obj | None:
         with self.lock:
             obj = self._objects.get(key, {}).get((namespace, name))
-            return copy.deepcopy(obj) if obj is not None else None
+            return clone(obj) if obj is not None else None
 
     def exists(self, key: TypeKey, namespace: str, name: str) -> bool:
         with self.lock:
@@ -78,7 +87,7 @@ class ObjectStore:
         with self.lock:
             items = self._objects.get(key, {})
             selected = [
-                copy.deepcopy(obj)
+                clone(obj)
                 for (ns, _), obj in sorted(items.items())
                 if namespace is None or ns == namespace
             ]
@@ -100,10 +109,10 @@ class ObjectStore:
             event_type = "MODIFIED" if object_key in bucket else "ADDED"
             self._revision += 1
             meta["resourceVersion"] = str(self._revision)
-            stored = copy.deepcopy(obj)
+            stored = clone(obj)
             bucket[object_key] = stored
             self._emit(key, event_type, stored)
-            return copy.deepcopy(stored)
+            return clone(stored)
 
     def remove(self, key: TypeKey, namespace: str, name: str) -> Obj | None:
         with self.lock:
@@ -113,14 +122,14 @@ class ObjectStore:
             self._revision += 1
             stored["metadata"]["resourceVersion"] = str(self._revision)
             self._emit(key, "DELETED", stored)
-            return copy.deepcopy(stored)
+            return clone(stored)
 
     def drop_type(self, key: TypeKey) -> None:
         with self.lock:
             self._objects.pop(key, None)
 
     def _emit(self, key: TypeKey, event_type: str, stored: Obj) -> None:
-        event = WatchEvent(event_type, self._revision, copy.deepcopy(stored))
+        event = WatchEvent(event_type, self._revision, clone(stored))
         history = self._events.setdefault(key, deque())
         history.append(event)
         if len(history) > self._history_per_type:
