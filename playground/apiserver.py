@@ -157,7 +157,9 @@ class ApiServer:
             meta.pop("namespace", None)
         return body
 
-    def _validate(self, target: Target, obj: Obj, field_validation: str) -> list[str]:
+    def _validate(
+        self, target: Target, obj: Obj, field_validation: str, more_causes: list[errors.Cause] | None = None
+    ) -> list[str]:
         """Validates an object about to be stored; returns warnings. Prunes unknown CR fields."""
         rtype = target.rtype
         name = obj["metadata"]["name"]
@@ -181,6 +183,7 @@ class ApiServer:
                         warnings += [f'unknown field "{p.lstrip(".")}"' for p in result.unknown_fields]
                     obj.clear()
                     obj.update(result.pruned)
+        causes += more_causes or []
         if causes:
             raise errors.invalid(rtype.kind, name, causes, group=rtype.group)
         return warnings
@@ -280,7 +283,7 @@ class ApiServer:
             warnings = self._validate(target, obj, field_validation)
             if self.store.exists(rtype.key, target.namespace, meta["name"]):
                 raise errors.already_exists(rtype.plural, meta["name"], rtype.group)
-            self._init_metadata(obj)
+            self._init_metadata(rtype, obj)
             if "status" in rtype.subresources or rtype.builtin:
                 obj.pop("status", None)
             admission.on_create(self, rtype, obj)
@@ -387,7 +390,7 @@ class ApiServer:
                         "status": "Success",
                         "details": {
                             "name": target.name,
-                            "group": rtype.group,
+                            **({"group": rtype.group} if rtype.group else {}),
                             "kind": rtype.plural,
                             "uid": current["metadata"]["uid"],
                         },
@@ -520,7 +523,7 @@ class ApiServer:
             if not self.store.exists(rtype.key, namespace, name):
                 return name
 
-    def _init_metadata(self, obj: Obj) -> None:
+    def _init_metadata(self, rtype: ResourceType, obj: Obj) -> None:
         meta = obj["metadata"]
         for server_set in (
             "uid",
@@ -532,7 +535,8 @@ class ApiServer:
             meta.pop(server_set, None)
         meta["uid"] = self.new_uid()
         meta["creationTimestamp"] = self.now()
-        meta["generation"] = 1
+        if _has_generation(rtype):
+            meta["generation"] = 1
 
     def _update(
         self, target: Target, current: Obj, obj: Obj, *, field_validation: str, dry_run: bool
@@ -561,13 +565,13 @@ class ApiServer:
             for kept in ("uid", "creationTimestamp", "namespace", "deletionTimestamp"):
                 if kept in current["metadata"]:
                     meta[kept] = current["metadata"][kept]
-            meta["generation"] = current["metadata"].get("generation", 1)
-            if _spec_of(obj) != _spec_of(current):
-                meta["generation"] += 1
-        warnings = self._validate(target, obj, field_validation)
-        causes = immutable_causes(current, obj)
-        if causes:
-            raise errors.invalid(rtype.kind, target.name, causes, group=rtype.group)
+            meta.pop("generation", None)
+            if _has_generation(rtype):
+                meta["generation"] = current["metadata"].get("generation", 1)
+                if _spec_of(obj) != _spec_of(current):
+                    meta["generation"] += 1
+        # Upstream reports the new object's own errors first, then the immutable fields it changed.
+        warnings = self._validate(target, obj, field_validation, immutable_causes(current, obj))
         admission.on_update(self, rtype, current, obj)
         if obj == {**current, "apiVersion": obj["apiVersion"]}:
             # A no-op write keeps the resourceVersion and wakes no watcher, as upstream.
@@ -684,6 +688,21 @@ class ApiServer:
                 self.logs.pop((namespace, name), None)
             self.controller.orphan_or_collect(removed, propagation)
             return removed
+
+
+# Built-in kinds whose strategies count spec changes in metadata.generation (pods since 1.34's
+# PodObservedGenerationTracking); ConfigMaps, Services, Namespaces and the like carry none.
+_GENERATION_KINDS = {
+    ("", "pods"),
+    ("apps", "deployments"),
+    ("apps", "replicasets"),
+    ("batch", "jobs"),
+    CRD_TYPE.key,
+}
+
+
+def _has_generation(rtype: ResourceType) -> bool:
+    return not rtype.builtin or rtype.key in _GENERATION_KINDS
 
 
 def _spec_of(obj: Obj) -> Obj:
