@@ -6,6 +6,7 @@ printers; the Istio sidecar injector (a mutating webhook in a real cluster) is i
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +39,8 @@ def on_update(api: ApiServer, rtype: ResourceType, old: Obj, new: Obj) -> None:
         new["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = new["metadata"]["name"]
     elif rtype.key in (("apps", "deployments"), ("apps", "replicasets")):
         _default_pod_spec(dig(new, "spec", "template", "spec", default={}))
+    elif rtype.key == ("", "secrets"):
+        _secret(api, new)
 
 
 def _namespace(api: ApiServer, obj: Obj) -> None:
@@ -119,6 +122,16 @@ def _job(api: ApiServer, obj: Obj) -> None:
     obj["status"] = {}
 
 
+def _secret(api: ApiServer, obj: Obj) -> None:
+    obj.setdefault("type", "Opaque")
+    # stringData is write-only: upstream folds it into data (base64, winning over data's keys).
+    string_data = obj.pop("stringData", None) or {}
+    if string_data:
+        data = obj.setdefault("data", {})
+        for key, value in string_data.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+
+
 def _used_cluster_ips(api: ApiServer) -> set[str]:
     services, _ = api.store.list(("", "services"))
     return {str(dig(s, "spec", "clusterIP")) for s in services}
@@ -180,4 +193,5 @@ _CREATE = {
     ("apps", "deployments"): _deployment,
     ("apps", "replicasets"): _replicaset,
     ("batch", "jobs"): _job,
+    ("", "secrets"): _secret,
 }
