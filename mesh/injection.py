@@ -191,6 +191,15 @@ def restart_workloads(kube: Kube, namespace: str, *, at: datetime | None = None)
     return Restart(namespace, tuple(restarted), tuple(paused))
 
 
+def injected_namespaces(kube: Kube) -> list[str]:
+    """The namespaces labelled `istio-injection=enabled`."""
+    with _calling("listing the namespaces labelled for injection"):
+        listed = kube.core.list_namespace(
+            label_selector=f"{INJECTION_LABEL}=enabled", _request_timeout=kube.timeout
+        ).items
+    return sorted(_meta(ns).name or "" for ns in listed)
+
+
 def list_current_pods(kube: Kube, namespace: str | None = None) -> list[V1Pod]:
     """Running and pending pods in a namespace (or all), without terminating or finished ones."""
     doing = f"listing the pods in {namespace}" if namespace else "listing pods"

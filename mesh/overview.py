@@ -1,0 +1,150 @@
+"""`/mesh status`: the control plane, sidecar coverage of injected namespaces and the hosts exposed
+through gateways, in one read-only pass over the cluster."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from mesh.errors import NotFound
+from mesh.expose import is_managed, list_istio_objects
+from mesh.injection import (
+    INJECTION_LABEL,
+    injected_namespaces,
+    list_current_pods,
+    pod_sidecar,
+    require_namespace,
+)
+from mesh.install import ControlPlane, control_plane_status
+from mesh.kube import Kube
+
+Manifest = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NamespaceCoverage:
+    namespace: str
+    injection_enabled: bool
+    pods: int
+    with_sidecar: int
+    # Pods created before injection was enabled, or that opted out: they need a restart or a look.
+    without_sidecar: tuple[str, ...]
+
+    @property
+    def coverage_text(self) -> str:
+        return f"{self.with_sidecar}/{self.pods}"
+
+
+@dataclass(frozen=True)
+class ExposedHost:
+    host: str
+    namespace: str
+    # None for a Gateway host that no VirtualService routes yet.
+    virtual_service: str | None
+    gateways: tuple[str, ...]
+    destinations: tuple[str, ...]
+    managed_by_meshbot: bool
+
+
+@dataclass(frozen=True)
+class Overview:
+    namespace: str | None
+    control_plane: ControlPlane
+    injection: tuple[NamespaceCoverage, ...]
+    exposed: tuple[ExposedHost, ...]
+
+
+# ----------------------------------------------------------------- pure
+
+
+def _bound_gateways(route: Manifest) -> list[str]:
+    """The gateways a VirtualService is bound to, as namespace/name (`mesh` means sidecars only)."""
+    namespace = route["metadata"].get("namespace", "")
+    gateways = (route.get("spec") or {}).get("gateways") or []
+    return [g if "/" in g else f"{namespace}/{g}" for g in gateways if g != "mesh"]
+
+
+def _destinations(route: Manifest) -> tuple[str, ...]:
+    spec = route.get("spec") or {}
+    found: list[str] = []
+    for kind in ("http", "tls", "tcp"):
+        for rule in spec.get(kind) or []:
+            for target in rule.get("route") or []:
+                destination = target.get("destination") or {}
+                port = (destination.get("port") or {}).get("number")
+                text = f"{destination.get('host')}:{port}" if port else str(destination.get("host"))
+                if text not in found:
+                    found.append(text)
+    return tuple(found)
+
+
+def _host_only(host: str) -> str:
+    # Gateway hosts may be written `namespace/host`.
+    return host.rsplit("/", 1)[-1]
+
+
+def exposed_hosts(
+    gateways: list[Manifest], routes: list[Manifest], namespace: str | None = None
+) -> tuple[ExposedHost, ...]:
+    """host → service for every gateway-bound VirtualService, plus Gateway hosts nothing routes."""
+    exposed: list[ExposedHost] = []
+    routed: set[tuple[str, str]] = set()
+    for route in routes:
+        bound = _bound_gateways(route)
+        meta = route["metadata"]
+        if not bound:
+            continue
+        for host in (route.get("spec") or {}).get("hosts") or []:
+            routed.update((g, host) for g in bound)
+            if namespace is None or meta.get("namespace") == namespace:
+                exposed.append(
+                    ExposedHost(
+                        host,
+                        meta.get("namespace", ""),
+                        meta.get("name"),
+                        tuple(bound),
+                        _destinations(route),
+                        is_managed(route),
+                    )
+                )
+    for gateway in gateways:
+        meta = gateway["metadata"]
+        key = f"{meta.get('namespace')}/{meta.get('name')}"
+        if namespace is not None and meta.get("namespace") != namespace:
+            continue
+        servers = (gateway.get("spec") or {}).get("servers") or []
+        for host in dict.fromkeys(_host_only(h) for s in servers for h in s.get("hosts") or []):
+            if (key, host) not in routed:
+                exposed.append(
+                    ExposedHost(host, meta.get("namespace", ""), None, (key,), (), is_managed(gateway))
+                )
+    return tuple(sorted(exposed, key=lambda e: (e.host, e.namespace, e.virtual_service or "")))
+
+
+# ----------------------------------------------------------------- I/O
+
+
+def _coverage(kube: Kube, namespace: str, enabled: bool) -> NamespaceCoverage:
+    pods = [pod_sidecar(p) for p in list_current_pods(kube, namespace)]
+    missing = tuple(sorted(p.name for p in pods if not p.has_sidecar))
+    return NamespaceCoverage(namespace, enabled, len(pods), len(pods) - len(missing), missing)
+
+
+def _exposed(kube: Kube, namespace: str | None) -> tuple[ExposedHost, ...]:
+    try:
+        gateways = list_istio_objects(kube, "Gateway")
+        routes = list_istio_objects(kube, "VirtualService")
+    except NotFound:
+        # Without Istio's CRDs nothing can be exposed; the control plane part says why.
+        return ()
+    return exposed_hosts(gateways, routes, namespace)
+
+
+def mesh_overview(kube: Kube, namespace: str | None = None) -> Overview:
+    """The whole mesh, or one namespace of it (shown even when it is not labelled for injection)."""
+    if namespace is None:
+        coverage = tuple(_coverage(kube, ns, True) for ns in injected_namespaces(kube))
+    else:
+        labels = require_namespace(kube, namespace)
+        coverage = (_coverage(kube, namespace, labels.get(INJECTION_LABEL) == "enabled"),)
+    return Overview(namespace, control_plane_status(kube), coverage, _exposed(kube, namespace))
