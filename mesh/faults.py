@@ -820,3 +820,16 @@ def _left_empty(vs: Mapping[str, Any], experiment_id: str, removed: set[str]) ->
         return False
     remaining = [r for r in http_routes(vs) if r.get("name") not in removed]
     return all(r.get("name") == DEFAULT_ROUTE_NAME for r in remaining)
+
+
+def expiry_ops(vs: Mapping[str, Any], experiment_id: str, expires_at: datetime) -> Ops:
+    """Ops moving one experiment's expiry, guarded by a test of the annotation as read."""
+    annotations = annotations_of(vs) or {}
+    entries = raw_marks(vs)
+    entry = dict(entries[experiment_id])
+    entry["expires"] = format_expiry(expires_at)
+    entries[experiment_id] = entry
+    return [
+        {"op": "test", "path": ANNOTATION_PATH, "value": annotations[ANNOTATION]},
+        {"op": "replace", "path": ANNOTATION_PATH, "value": encode_marks(entries)},
+    ]

@@ -25,9 +25,11 @@ from mesh.faults import (
     ANNOTATION,
     FaultSpec,
     Json,
+    Ops,
     Removal,
     ServiceTarget,
     VsChange,
+    expiry_ops,
     marks_of,
     name_of,
     plan_changes,
@@ -525,4 +527,53 @@ def _has_sidecar(pod: kubernetes.client.V1Pod) -> bool:
     # Native sidecars (Istio ≥ 1.27 default): an init container that keeps running.
     return any(
         c.name == SIDECAR_CONTAINER and c.restart_policy == "Always" for c in spec.init_containers or []
+    )
+
+
+# ------------------------------------------------------------------------------ extending
+
+
+def update_expiry(kube: Kube, *, namespace: str, experiment_id: str, expires_at: datetime) -> list[str]:
+    """Moves an experiment's expiry in every VirtualService annotation that carries it, so the
+    reaper, which trusts only the cluster, honours an extension. Returns the VirtualServices
+    changed; each write tests the annotation as read and is retried on a concurrent edit."""
+    changed: list[str] = []
+    for vs in _list_vs(kube, namespace):
+        if not _carries(vs, experiment_id):
+            continue
+        name = name_of(vs)
+        for _ in range(MAX_ATTEMPTS):
+            current = _get_vs(kube, namespace, name)
+            if current is None or not _carries(current, experiment_id):
+                break
+            ops = expiry_ops(current, experiment_id, expires_at)
+            version = _resource_version(current)
+            try:
+                _write_expiry(kube, namespace, name, ops, version)
+            except _Stale:
+                continue
+            changed.append(name)
+            break
+        else:
+            raise Conflict(
+                f"VirtualService {namespace}/{name} kept changing while meshbot moved the expiry of "
+                f"{experiment_id} ({MAX_ATTEMPTS} attempts)"
+            )
+    return changed
+
+
+def _write_expiry(kube: Kube, namespace: str, name: str, ops: Ops, version: str) -> None:
+    _call(
+        f"moving an expiry in VirtualService {namespace}/{name}",
+        lambda: kube.custom.patch_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            name,
+            body=ops,
+            _content_type=JSON_PATCH,
+            _request_timeout=kube.timeout,
+        ),
+        still_as_planned=lambda: _resource_version(_get_vs(kube, namespace, name)) == version,
     )

@@ -6,12 +6,15 @@ import typer
 
 import bot
 from bot.cli import playground as playground_cli
+from bot.cli import run as run_cli
 from bot.cli import store as store_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.command("playground")(playground_cli.playground)
 app.command("demo")(playground_cli.demo)
 app.command("migrate")(store_cli.migrate)
+app.command("run")(run_cli.run)
+app.command("chat")(run_cli.chat)
 app.add_typer(store_cli.audit_app, name="audit")
 
 

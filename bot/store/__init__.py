@@ -42,6 +42,7 @@ from bot.store.experiments import (
     list_expired_active,
     mark_active,
     mark_failed,
+    plan_experiment,
 )
 from bot.store.filters import AuditQuery, parse_filter_text, parse_filters
 from bot.store.migrate import ensure_migrated
@@ -114,6 +115,7 @@ __all__ = [
     "open_store",
     "parse_filter_text",
     "parse_filters",
+    "plan_experiment",
     "prune_events",
     "query_events",
     "record_event",

@@ -94,6 +94,17 @@ def _claim(
     return experiment
 
 
+def plan_experiment(
+    *, session: Session, experiment_id: str, changes: Sequence[VirtualServiceChange]
+) -> Experiment:
+    """Keep what a pending experiment is about to change, before the cluster is touched, so a
+    crash between the two still leaves a record of where to look."""
+    experiment = _claim(session, experiment_id, [ExperimentState.PENDING], "plan")
+    experiment.virtual_services = [asdict(change) for change in changes]
+    session.flush()
+    return experiment
+
+
 def mark_active(
     *,
     session: Session,

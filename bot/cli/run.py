@@ -1,0 +1,81 @@
+"""``meshbot run "<command>"`` and ``meshbot chat``: the command pipeline from a terminal.
+
+The person at the terminal already holds the kubeconfig, so the CLI acts as a local administrator
+and records them (``--user``, default the OS login) as the actor, with source ``cli``.
+"""
+
+from __future__ import annotations
+
+import getpass
+from typing import Annotated
+
+import typer
+
+from bot.pipeline import Pipeline
+from bot.policy import PolicyError
+from bot.services import build_pipeline
+from bot.settings import Settings
+from bot.store import Actor, Source, StoreError
+from handlers.reply import Reply
+from mesh.errors import MeshError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _pipeline() -> Pipeline:
+    try:
+        return build_pipeline(Settings())
+    except (PolicyError, StoreError, MeshError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def _exit_code(reply: Reply) -> int:
+    if reply.ok:
+        return EXIT_OK
+    return EXIT_USAGE if reply.usage_error else EXIT_FAILED
+
+
+def _print(reply: Reply) -> None:
+    typer.echo(reply.text, err=not reply.ok)
+
+
+def run(
+    command: Annotated[str, typer.Argument(help='The command, e.g. "fault delay 3s web-svc".')],
+    user: Annotated[
+        str | None, typer.Option(help="Who to record as the actor (default: your login).")
+    ] = None,
+    channel: Annotated[
+        str | None, typer.Option(help="Act as if in this channel (its default namespace).")
+    ] = None,
+) -> None:
+    """Run one /mesh command against the configured cluster and database."""
+    pipeline = _pipeline()
+    actor = Actor.cli(user or getpass.getuser())
+    reply = pipeline.run(command, actor=actor, source=Source.CLI, channel=channel, on_progress=typer.echo)
+    _print(reply)
+    raise typer.Exit(_exit_code(reply))
+
+
+def chat(
+    user: Annotated[
+        str | None, typer.Option(help="Who to record as the actor (default: your login).")
+    ] = None,
+    channel: Annotated[str, typer.Option(help="The channel whose default namespace applies.")] = "cli",
+) -> None:
+    """An interactive /mesh prompt: one command per line; `exit` or Ctrl-D to leave."""
+    pipeline = _pipeline()
+    actor = Actor.cli(user or getpass.getuser())
+    typer.echo("meshbot chat — type `help` for commands, `exit` to leave.")
+    while True:
+        try:
+            line = input("mesh> ").strip()
+        except (EOFError, KeyboardInterrupt):
+            typer.echo("")
+            break
+        if line in ("exit", "quit"):
+            break
+        if not line:
+            continue
+        reply = pipeline.run(line, actor=actor, source=Source.CLI, channel=channel, on_progress=typer.echo)
+        _print(reply)

@@ -1,0 +1,85 @@
+"""The policy file (`MESHBOT_POLICY_FILE`, YAML): what meshbot may do, and to what.
+
+Guard rails live here rather than in code so a platform team can tighten them without a release:
+protected namespaces, caps on fault duration and percentage, concurrency limits, dashboards.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from bot.durations import DurationError, duration
+
+
+class PolicyError(Exception):
+    """The policy file cannot be read or is malformed; the message names the file and the field."""
+
+
+def _duration_field(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int | float):
+        return timedelta(seconds=value)
+    try:
+        return duration(str(value))
+    except DurationError as exc:
+        raise ValueError(str(exc)) from None
+
+
+class FaultLimits(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    default_duration: timedelta = timedelta(minutes=10)
+    max_duration: timedelta = timedelta(hours=1)
+    max_delay: timedelta = timedelta(minutes=5)
+    max_percentage: float = Field(default=100.0, gt=0, le=100)
+    max_concurrent_per_namespace: int = Field(default=5, ge=1)
+
+    _parse_durations = field_validator("default_duration", "max_duration", "max_delay", mode="before")(
+        _duration_field
+    )
+
+
+class ClusterConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kubeconfig: Path | None = None
+    context: str | None = None
+
+
+class Policy(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    protected_namespaces: list[str] = Field(default_factory=lambda: ["kube-system", "istio-system"])
+    faults: FaultLimits = Field(default_factory=FaultLimits)
+    dashboards: dict[str, str] = Field(default_factory=dict)
+    default_cluster: str = "default"
+    clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
+    default_namespace: str | None = None
+
+    def is_protected(self, namespace: str) -> bool:
+        return namespace in self.protected_namespaces
+
+
+def load_policy(path: Path | None) -> Policy:
+    """The policy in `path`, or the built-in defaults when no file is configured."""
+    if path is None:
+        return Policy()
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise PolicyError(f"policy file {path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise PolicyError(f"policy file {path} must hold a mapping at the top level")
+    try:
+        return Policy.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors())
+        raise PolicyError(f"policy file {path} is invalid: {problems}") from None

@@ -1,0 +1,58 @@
+"""What a verb gets besides its parsed command: who asks, from where, and the clients to act with."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from bot.policy import Policy
+from bot.store import Actor, Source, Store, get_binding
+from handlers.errors import Refused
+
+if TYPE_CHECKING:
+    from mesh.kube import Kube
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Context:
+    actor: Actor
+    source: Source
+    channel: str | None
+    command_text: str
+    request_id: str
+    kube: Kube
+    store: Store
+    policy: Policy
+    cluster: str = "default"
+    clock: Callable[[], datetime] = _utcnow
+    on_progress: Callable[[str], None] = lambda _line: None
+    # Installers and other swappable services, by name (see bot.pipeline.Services).
+    services: dict[str, Any] = field(default_factory=dict)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def default_namespace(self) -> str | None:
+        if self.channel:
+            with self.store.read() as session:
+                binding = get_binding(session=session, channel=self.channel)
+                if binding is not None:
+                    return binding.namespace
+        return self.policy.default_namespace
+
+    def namespace(self, explicit: str | None) -> str:
+        """The namespace a command means: named in it, else the channel's binding, else the policy's."""
+        chosen = explicit or self.default_namespace()
+        if not chosen:
+            raise Refused(
+                "no namespace given and this channel has no default: name one "
+                "(`web-svc.emojivoto-istio` or `-n emojivoto-istio`) or bind one with "
+                "`use emojivoto-istio`"
+            )
+        return chosen

@@ -1,0 +1,133 @@
+"""The shared vocabulary of /mesh commands: words, names, durations, percentages, targets.
+
+Everything a user types is checked here before it can reach the cluster; each error says what was
+wrong and the verb adds the right form.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+from bot.durations import DurationError as ParseError
+from bot.durations import duration, format_duration
+
+__all__ = ["ParseError", "duration", "format_duration"]
+
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+
+
+def words(text: str) -> list[str]:
+    """Splits a command like a shell would split words — quotes group — without running anything."""
+    try:
+        return shlex.split(text, posix=True)
+    except ValueError as exc:
+        raise ParseError(f"cannot read the command: {exc} (check the quotes)") from None
+
+
+def percentage(text: str) -> float:
+    """`50%` or `50` or `0.5%`: a percentage in (0, 100]."""
+    raw = text[:-1] if text.endswith("%") else text
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ParseError(f"percentage {text!r} is not a number like 50%") from None
+    if not 0 < value <= 100:
+        raise ParseError(f"percentage {text!r} must be more than 0% and at most 100%")
+    return value
+
+
+def is_percentage(text: str) -> bool:
+    return text.endswith("%") and text[:-1].replace(".", "", 1).isdigit()
+
+
+def name(text: str, *, what: str) -> str:
+    """A Kubernetes object name that must be a DNS-1123 label (namespaces, services)."""
+    if not DNS1123_LABEL.match(text):
+        raise ParseError(
+            f"{what} {text!r} is not a valid name: use at most 63 lower-case letters, digits and '-', "
+            "starting and ending with a letter or digit"
+        )
+    return text
+
+
+def hostname(text: str) -> str:
+    if not DNS1123_SUBDOMAIN.match(text):
+        raise ParseError(
+            f"host {text!r} is not a valid DNS name: use lower-case letters, digits, '-' and '.', "
+            "e.g. emoji-istio.test.net"
+        )
+    return text
+
+
+def options(args: list[str], known: set[str]) -> tuple[dict[str, str], list[str]]:
+    """Splits `key=value` words the verb knows from the rest; an unknown key is an error."""
+    found: dict[str, str] = {}
+    rest: list[str] = []
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if sep and key.isidentifier():
+            if key not in known:
+                raise ParseError(
+                    f"unknown option {key}=; known options: {', '.join(sorted(known)) or 'none'}"
+                )
+            if key in found:
+                raise ParseError(f"option {key}= given twice")
+            found[key] = value
+        else:
+            rest.append(arg)
+    return found, rest
+
+
+def flags(args: list[str], known: set[str]) -> tuple[set[str], list[str]]:
+    """Splits `--flag` words the verb knows from the rest; an unknown flag is an error."""
+    found: set[str] = set()
+    rest: list[str] = []
+    for arg in args:
+        if arg.startswith("--"):
+            if arg not in known:
+                raise ParseError(f"unknown flag {arg}; known flags: {', '.join(sorted(known)) or 'none'}")
+            found.add(arg)
+        else:
+            rest.append(arg)
+    return found, rest
+
+
+@dataclass(frozen=True)
+class ServiceRef:
+    service: str
+    namespace: str | None  # None: the channel's default namespace
+
+
+def service_ref(args: list[str]) -> tuple[ServiceRef | None, list[str]]:
+    """Takes `-n <namespace>` from args and returns it with the remaining words; the caller then
+    reads `<service>` or `<service>.<namespace>` with `service_word`."""
+    namespace = None
+    rest: list[str] = []
+    i = 0
+    while i < len(args):
+        if args[i] in ("-n", "--namespace"):
+            if i + 1 >= len(args):
+                raise ParseError("-n needs a namespace after it")
+            namespace = name(args[i + 1], what="namespace")
+            i += 2
+            continue
+        rest.append(args[i])
+        i += 1
+    return (ServiceRef("", namespace) if namespace else None), rest
+
+
+def service_word(word: str, namespace_flag: ServiceRef | None) -> ServiceRef:
+    """`web-svc` or `web-svc.emojivoto-istio` (with `-n` as an alternative for the namespace)."""
+    service, dot, namespace = word.partition(".")
+    service = name(service, what="service")
+    if dot:
+        namespace = name(namespace, what="namespace")
+        if namespace_flag and namespace_flag.namespace != namespace:
+            raise ParseError(f"{word} names namespace {namespace} but -n says {namespace_flag.namespace}")
+        return ServiceRef(service, namespace)
+    return ServiceRef(service, namespace_flag.namespace if namespace_flag else None)

@@ -1,0 +1,42 @@
+"""The one thing a verb returns and every transport renders: text, Block Kit blocks, an outcome."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from bot.store.values import Target
+
+Outcome = Literal["ok", "refused", "denied", "error"]
+
+__all__ = ["Outcome", "Reply", "Target"]
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str
+    blocks: tuple[dict[str, Any], ...] = ()
+    outcome: Outcome = "ok"
+    ephemeral: bool = False
+    experiment_id: str | None = None
+    target: Target = field(default_factory=Target)
+    # Set when the command was malformed: the CLI exits 2 instead of 1.
+    usage_error: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome == "ok"
+
+    @classmethod
+    def refused(cls, text: str, *, target: Target | None = None, usage_error: bool = False) -> Reply:
+        return cls(
+            text, outcome="refused", ephemeral=True, target=target or Target(), usage_error=usage_error
+        )
+
+    @classmethod
+    def error(cls, text: str, *, target: Target | None = None) -> Reply:
+        return cls(text, outcome="error", target=target or Target())
+
+    @classmethod
+    def denied(cls, text: str) -> Reply:
+        return cls(text, outcome="denied", ephemeral=True)

@@ -1,0 +1,60 @@
+"""`use <namespace> [cluster=<name>]`: bind the channel's default namespace (and cluster)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.store import set_binding
+from handlers import parse
+from handlers.context import Context
+from handlers.errors import Refused, UsageError
+from handlers.reply import Reply, Target
+from mesh.errors import NotFound
+from mesh.namespaces import require_namespace
+
+VERB = "use"
+HELP = "bind this channel's default namespace"
+USAGE = "use <namespace> [cluster=<name>]"
+
+
+@dataclass(frozen=True)
+class UseCommand:
+    namespace: str
+    cluster: str | None
+
+
+def parse_args(args: list[str]) -> UseCommand:
+    try:
+        opts, rest = parse.options(args, {"cluster"})
+        if len(rest) != 1:
+            raise parse.ParseError("name exactly one namespace")
+        namespace = parse.name(rest[0], what="namespace")
+        cluster = parse.name(opts["cluster"], what="cluster") if "cluster" in opts else None
+    except parse.ParseError as exc:
+        raise UsageError(str(exc), USAGE) from None
+    return UseCommand(namespace, cluster)
+
+
+def handle(command: UseCommand, ctx: Context) -> Reply:
+    cluster = command.cluster or ctx.cluster
+    if cluster not in (ctx.cluster, *ctx.policy.clusters):
+        known = ", ".join(sorted({ctx.cluster, *ctx.policy.clusters}))
+        raise Refused(f"unknown cluster {cluster}; configured clusters: {known}")
+    if not ctx.channel:
+        raise Refused("`use` binds a channel's default; this command came without a channel")
+    try:
+        require_namespace(ctx.kube, command.namespace)
+    except NotFound as exc:
+        raise Refused(str(exc)) from None
+    with ctx.store.write() as session:
+        set_binding(
+            session=session,
+            channel=ctx.channel,
+            cluster=cluster,
+            namespace=command.namespace,
+            set_by=ctx.actor,
+        )
+    return Reply(
+        f"This channel now uses namespace {command.namespace} on cluster {cluster} by default.",
+        target=Target(cluster=cluster, namespace=command.namespace),
+    )
