@@ -29,9 +29,9 @@ from bot.store import (
     plan_experiment,
 )
 from handlers import parse
-from handlers.parse import format_duration
 from handlers.context import Context
 from handlers.errors import Refused, UsageError
+from handlers.parse import format_duration
 from handlers.reply import Reply, Target
 from mesh.errors import MeshError, NotFound
 from mesh.faults import FaultSpec, InvalidFault, abort_fault, delay_fault
