@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,3 +24,16 @@ class Settings(BaseSettings):
         default=None, description="kubeconfig context to use; the current context when unset."
     )
     policy_file: Path | None = Field(default=None, description="YAML policy file.")
+    installer: Literal["istioctl", "job"] = Field(
+        default="istioctl",
+        description="How `install` runs istioctl: a local binary, or a Job in the cluster.",
+    )
+    istioctl_path: str = Field(default="istioctl", description="The istioctl binary (PATH lookup).")
+    install_timeout_seconds: float = Field(
+        default=600.0, gt=0, description="Give up on an install after this."
+    )
+    installer_namespace: str = Field(
+        default="meshbot", description="Namespace of the installer Job and its ServiceAccount."
+    )
+    installer_service_account: str = Field(default="meshbot-installer")
+    istio_version: str = Field(default="1.24.2", description="Tag of the istio/istioctl image the Job runs.")
