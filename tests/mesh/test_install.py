@@ -285,6 +285,8 @@ def test_second_install_is_refused_unless_forced(
         installer.install("demo")
     with pytest.raises(AlreadyInstalled):
         installer.install("demo", dry_run=True)
+    # A revision is a second control plane beside the first (canary upgrades), not a reinstall.
+    assert installer.install("minimal", "canary", dry_run=True).outcome is Outcome.PLANNED
     assert recorded(record) == []
     assert writes(playground) == []
 
