@@ -181,8 +181,9 @@ class ApiServer:
                         )
                     if field_validation != "Ignore":
                         warnings += [f'unknown field "{p.lstrip(".")}"' for p in result.unknown_fields]
-                    obj.clear()
-                    obj.update(result.pruned)
+                # What is stored is the pruned and defaulted object, even when nothing was pruned.
+                obj.clear()
+                obj.update(result.pruned)
         causes += more_causes or []
         if causes:
             raise errors.invalid(rtype.kind, name, causes, group=rtype.group)
@@ -565,13 +566,17 @@ class ApiServer:
             for kept in ("uid", "creationTimestamp", "namespace", "deletionTimestamp"):
                 if kept in current["metadata"]:
                     meta[kept] = current["metadata"][kept]
+        # Upstream reports the new object's own errors first, then the immutable fields it changed.
+        warnings = self._validate(target, obj, field_validation, immutable_causes(current, obj))
+        if target.subresource != "status":
+            # Counted after pruning and defaulting, which upstream does while decoding: a field the
+            # schema drops or a default spelled out is no spec change.
+            meta = obj["metadata"]
             meta.pop("generation", None)
             if _has_generation(rtype):
                 meta["generation"] = current["metadata"].get("generation", 1)
                 if _spec_of(obj) != _spec_of(current):
                     meta["generation"] += 1
-        # Upstream reports the new object's own errors first, then the immutable fields it changed.
-        warnings = self._validate(target, obj, field_validation, immutable_causes(current, obj))
         admission.on_update(self, rtype, current, obj)
         if obj == {**current, "apiVersion": obj["apiVersion"]}:
             # A no-op write keeps the resourceVersion and wakes no watcher, as upstream.
