@@ -36,15 +36,17 @@ _WRITE_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "
 
 
 def _json(body: Any, code: int = 200, warnings: list[str] | None = None) -> Response:
-    headers = {}
-    if warnings:
-        headers["Warning"] = ", ".join(f'299 - "{w}"' for w in warnings)
-    return Response(
+    response = Response(
         json.dumps(body, separators=(",", ":")),
         status_code=code,
         media_type="application/json",
-        headers=headers,
     )
+    for warning in warnings or []:
+        # One header per warning, the text quoted as Go's strconv.Quote does (upstream's
+        # NewWarningHeader): clients split and unquote them, so inner quotes must be escaped.
+        quoted = json.dumps(warning, ensure_ascii=False)
+        response.raw_headers.append((b"warning", f"299 - {quoted}".encode()))
+    return response
 
 
 def _error(err: ApiError) -> Response:
