@@ -7,7 +7,20 @@ from __future__ import annotations
 
 from typing import cast
 
-from handlers import audit, dashboard, fault, use
+from handlers import (
+    audit,
+    dashboard,
+    expose,
+    fault,
+    inject,
+    install,
+    mtls,
+    status,
+    unexpose,
+    uninject,
+    uninstall,
+    use,
+)
 from handlers import help as help_
 from handlers.verb import Verb
 
@@ -15,8 +28,16 @@ VERBS: dict[str, Verb] = {
     cast(Verb, module).VERB: cast(Verb, module)
     for module in (
         help_,
+        status,
         use,
+        install,
+        uninstall,
+        inject,
+        uninject,
+        expose,
+        unexpose,
         fault,
+        mtls,
         dashboard,
         audit,
     )

@@ -5,13 +5,14 @@ from __future__ import annotations
 import typer
 
 import bot
+from bot.cli import demo as demo_cli
 from bot.cli import playground as playground_cli
 from bot.cli import run as run_cli
 from bot.cli import store as store_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
 app.command("playground")(playground_cli.playground)
-app.command("demo")(playground_cli.demo)
+app.command("demo")(demo_cli.demo)
 app.command("migrate")(store_cli.migrate)
 app.command("run")(run_cli.run)
 app.command("chat")(run_cli.chat)

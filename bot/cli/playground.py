@@ -50,8 +50,3 @@ def playground(
 ) -> None:
     """Serve a playground Kubernetes API on loopback until interrupted."""
     _serve_until_interrupted(seed, port, kubeconfig)
-
-
-def demo() -> None:
-    """Start the playground with the seed write-up's cluster and show how to use it."""
-    _serve_until_interrupted("article", 0, DEMO_DIR / "kubeconfig")

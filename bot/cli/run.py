@@ -64,8 +64,10 @@ def chat(
     channel: Annotated[str, typer.Option(help="The channel whose default namespace applies.")] = "cli",
 ) -> None:
     """An interactive /mesh prompt: one command per line; `exit` or Ctrl-D to leave."""
-    pipeline = _pipeline()
-    actor = Actor.cli(user or getpass.getuser())
+    chat_loop(_pipeline(), Actor.cli(user or getpass.getuser()), channel)
+
+
+def chat_loop(pipeline: Pipeline, actor: Actor, channel: str) -> None:
     typer.echo("meshbot chat — type `help` for commands, `exit` to leave.")
     while True:
         try:

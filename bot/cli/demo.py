@@ -1,0 +1,56 @@
+"""``meshbot demo``: the seed write-up's cluster in a local playground, and a /mesh prompt against it.
+
+Everything lives in `.demo/` (kubeconfig, database), so a newcomer can replay the write-up —
+inject, expose, abort 500 at 50%, delay 3s, status, clear, audit — in a minute, with nothing
+installed but meshbot.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+from pathlib import Path
+
+import typer
+
+from bot.cli.run import chat_loop
+from bot.policy import PolicyError
+from bot.services import build_pipeline
+from bot.settings import Settings
+from bot.store import Actor, StoreError
+from mesh.errors import MeshError
+
+DEMO_DIR = Path(".demo")
+DEMO_POLICY = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "policy.yaml"
+
+
+def demo() -> None:
+    """Start a playground with the write-up's cluster and chat with meshbot against it."""
+    from playground import runner
+
+    DEMO_DIR.mkdir(exist_ok=True)
+    playground = runner.start("article")
+    try:
+        kubeconfig = playground.kubeconfig((DEMO_DIR / "kubeconfig").resolve())
+        os.environ["KUBECONFIG"] = str(kubeconfig)
+        settings = Settings(
+            database_url=f"sqlite:///{(DEMO_DIR / 'meshbot.db').resolve()}",
+            auto_migrate=True,
+            installer="job",
+            policy_file=DEMO_POLICY,
+        )
+        try:
+            pipeline = build_pipeline(settings)
+        except (PolicyError, StoreError, MeshError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        typer.echo(f"Playground cluster (the write-up's, Istio installed) at {playground.url}.")
+        typer.echo(f"kubectl works too: KUBECONFIG={kubeconfig} .venv/bin/kubectl get pods -A")
+        typer.echo(
+            "Try: status · inject emojivoto-istio --restart · "
+            "expose web-svc host=emoji-istio.test.net gateway=emojivoto · "
+            "fault abort 500 50% web-svc · fault delay 3s web-svc · fault list · fault clear all · audit"
+        )
+        chat_loop(pipeline, Actor.cli(getpass.getuser()), channel="cli")
+    finally:
+        playground.stop()

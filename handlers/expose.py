@@ -1,0 +1,70 @@
+"""`expose <service> host=<fqdn> [port=80] [gateway=<name>]` / `unexpose <host>`: the write-up's
+Gateway + VirtualService, and the URL a person can open."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from handlers import parse
+from handlers.context import Context
+from handlers.errors import Refused, UsageError
+from handlers.reply import Reply, Target
+from mesh.errors import NotFound
+from mesh.expose import ExposeOptionError, HostTaken, expose
+
+VERB = "expose"
+HELP = "route a host through the ingress gateway to a service (Gateway + VirtualService)"
+USAGE = "expose <service> host=<fqdn> [port=<port>] [gateway=<name>]"
+
+
+@dataclass(frozen=True)
+class ExposeCommand:
+    service: parse.ServiceRef
+    host: str
+    port: int | None
+    name: str | None
+
+
+def parse_args(args: list[str]) -> ExposeCommand:
+    try:
+        namespace_flag, rest = parse.service_ref(args)
+        opts, rest = parse.options(rest, {"host", "port", "gateway"})
+        if len(rest) != 1:
+            raise parse.ParseError("name exactly one service")
+        if "host" not in opts:
+            raise parse.ParseError("host=<fqdn> is required, e.g. host=emoji-istio.test.net")
+        service = parse.service_word(rest[0], namespace_flag)
+        host = parse.hostname(opts["host"])
+        port = None
+        if "port" in opts:
+            if not opts["port"].isdigit() or not 1 <= int(opts["port"]) <= 65535:
+                raise parse.ParseError(f"port {opts['port']!r} must be a number from 1 to 65535")
+            port = int(opts["port"])
+        name = parse.name(opts["gateway"], what="gateway name") if "gateway" in opts else None
+    except parse.ParseError as exc:
+        raise UsageError(str(exc), USAGE) from None
+    return ExposeCommand(service, host, port, name)
+
+
+def handle(command: ExposeCommand, ctx: Context) -> Reply:
+    namespace = ctx.namespace(command.service.namespace)
+    target = Target(cluster=ctx.cluster, namespace=namespace, service=command.service.service)
+    try:
+        exposure = expose(
+            ctx.kube, namespace, command.service.service, command.host, port=command.port, name=command.name
+        )
+    except (NotFound, HostTaken, ExposeOptionError) as exc:
+        raise Refused(str(exc)) from None
+    what = (
+        f"Created/updated {', '.join(exposure.written)}."
+        if exposure.written
+        else "Gateway and VirtualService were already in place."
+    )
+    lines = [
+        f"{exposure.host} → {exposure.service}.{exposure.namespace}:{exposure.port} "
+        f"through Gateway {exposure.gateway}. {what}"
+    ]
+    for url in exposure.urls:
+        where = f" (point {exposure.host} at {url.address})" if url.address else ""
+        lines.append(f"• {url.url} via {url.via}{where}")
+    return Reply("\n".join(lines), target=target)

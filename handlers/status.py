@@ -1,0 +1,71 @@
+"""`status [namespace]`: one screen — control plane, injected namespaces, exposed hosts, faults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.store import list_active
+from handlers import parse
+from handlers.context import Context
+from handlers.errors import UsageError
+from handlers.parse import format_duration
+from handlers.reply import Reply, Target
+from mesh.overview import mesh_overview
+
+VERB = "status"
+HELP = "control plane, sidecar coverage, exposed hosts and active faults"
+USAGE = "status [<namespace>]"
+
+
+@dataclass(frozen=True)
+class StatusCommand:
+    namespace: str | None
+
+
+def parse_args(args: list[str]) -> StatusCommand:
+    try:
+        if len(args) > 1:
+            raise parse.ParseError("status shows one namespace or all")
+        return StatusCommand(parse.name(args[0], what="namespace") if args else None)
+    except parse.ParseError as exc:
+        raise UsageError(str(exc), USAGE) from None
+
+
+def handle(command: StatusCommand, ctx: Context) -> Reply:
+    overview = mesh_overview(ctx.kube, command.namespace)
+    plane = overview.control_plane
+    lines = ["*Control plane*"]
+    if not plane.installed:
+        lines.append("Istio is not installed (`install` installs it).")
+    for c in plane.components:
+        version = f" {c.version}" if c.version else ""
+        lines.append(f"{'✔' if c.healthy else '✖'} {c.name} {c.ready_text}{version}")
+    lines.append("*Sidecar injection*")
+    if not overview.injection:
+        lines.append("No namespace is labelled for injection.")
+    for ns in overview.injection:
+        label = "enabled" if ns.injection_enabled else "not labelled"
+        missing = f" — without sidecar: {', '.join(ns.without_sidecar)}" if ns.without_sidecar else ""
+        lines.append(f"• {ns.namespace} ({label}): {ns.coverage_text} pods with a sidecar{missing}")
+    lines.append("*Exposed hosts*")
+    if not overview.exposed:
+        lines.append("None.")
+    for host in overview.exposed:
+        to = ", ".join(host.destinations) or "no route yet"
+        lines.append(f"• {host.host} → {to} (gateways {', '.join(host.gateways)})")
+    lines.append("*Active faults*")
+    with ctx.store.read() as session:
+        active = list_active(session=session, cluster=ctx.cluster, namespace=command.namespace)
+        now = ctx.now()
+        for e in active:
+            left = (e.expires_at - now) if e.expires_at else None
+            when = (
+                f"{format_duration(timedelta(seconds=int(left.total_seconds())))} left"
+                if left and left.total_seconds() >= 1
+                else "overdue"
+            )
+            lines.append(f"• {e.id} {e.kind} on {e.service}.{e.namespace} — {when} ({e.state})")
+        if not active:
+            lines.append("None.")
+    return Reply("\n".join(lines), target=Target(cluster=ctx.cluster, namespace=command.namespace))

@@ -1,0 +1,20 @@
+"""`uninject <namespace> [--restart]`: stop injecting sidecars into a namespace's new pods."""
+
+from __future__ import annotations
+
+from handlers.context import Context
+from handlers.inject import InjectCommand, parse_namespace_command
+from handlers.inject import handle as handle_injection
+from handlers.reply import Reply
+
+VERB = "uninject"
+HELP = "remove a namespace's istio-injection label; --restart rolls its workloads without sidecars"
+USAGE = "uninject <namespace> [--restart]"
+
+
+def parse_args(args: list[str]) -> InjectCommand:
+    return parse_namespace_command(args, enabled=False, usage=USAGE)
+
+
+def handle(command: InjectCommand, ctx: Context) -> Reply:
+    return handle_injection(command, ctx)
