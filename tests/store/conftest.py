@@ -12,28 +12,29 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from support.postgres import PostgresServer, PostgresUnavailable, running_postgres
 from typer.testing import CliRunner, Result
 
 from bot.store import Store
 from bot.store.migrate import upgrade
+
+from .helpers import postgres
 
 DATABASES = ("sqlite", "postgresql")
 _names = itertools.count()
 
 
 @pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
+def postgres_server() -> Iterator[postgres.PostgresServer]:
     try:
-        with running_postgres() as server:
+        with postgres.running_postgres() as server:
             yield server
-    except PostgresUnavailable as error:
+    except postgres.PostgresUnavailable as error:
         # Not a skip: `make test` installs PostgreSQL, so its absence is a broken setup.
         pytest.fail(f"cannot start the test PostgreSQL server: {error}", pytrace=False)
 
 
 @pytest.fixture(scope="session")
-def _postgres_template(postgres_server: PostgresServer) -> str:
+def _postgres_template(postgres_server: postgres.PostgresServer) -> str:
     name = "meshbot_template"
     store = Store.from_url(postgres_server.create_database(name))
     upgrade(store.engine)
@@ -53,7 +54,7 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def make_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[str, bool], str]]:
     """``make(dialect, migrated)`` → URL of a new database of its own for this test."""
-    dropped: list[tuple[PostgresServer, str]] = []
+    dropped: list[tuple[postgres.PostgresServer, str]] = []
 
     def make(dialect: str, migrated: bool = True) -> str:
         if dialect == "sqlite":
@@ -61,7 +62,7 @@ def make_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ca
             if migrated:
                 shutil.copyfile(request.getfixturevalue("_sqlite_template"), path)
             return f"sqlite:///{path}"
-        server: PostgresServer = request.getfixturevalue("postgres_server")
+        server: postgres.PostgresServer = request.getfixturevalue("postgres_server")
         template = request.getfixturevalue("_postgres_template") if migrated else None
         name = f"meshbot_test_{next(_names)}"
         url = server.create_database(name, template=template)

@@ -8,6 +8,15 @@ from sqlalchemy import text
 
 from bot.store import Actor, Outcome, Source, Store, Target, record_event
 
+try:
+    # tests/ is on sys.path while it is not a package (pytest's default rootdir-relative import) ...
+    import support.postgres as postgres
+except ModuleNotFoundError:
+    # ... and the repository root is, once tests/ becomes one or pytest's pythonpath names it.
+    import tests.support.postgres as postgres  # type: ignore[no-redef]
+
+__all__ = ["ALICE", "BOB", "NOW", "add_event", "drop_append_only_triggers", "postgres", "tamper"]
+
 NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 ALICE = Actor(user_id="U0ALICE", team_id="T0001", display_name="alice")
 BOB = Actor(user_id="U0BOB", team_id="T0001", display_name="bob")
@@ -26,7 +35,7 @@ def add_event(store: Store, *, at: datetime | None = None, **fields: object) -> 
     }
     values.update(fields)
     with store.write() as session:
-        return record_event(session=session, **values).id  # type: ignore[arg-type]
+        return record_event(session=session, **values).id
 
 
 def drop_append_only_triggers(store: Store) -> None:

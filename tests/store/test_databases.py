@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from support import postgres
-from support.postgres import PostgresServer
 from typer.testing import Result
 
 from bot.store import DatabaseUnavailable, Store, open_store
+
+from .helpers import postgres
 
 PASSWORD = "s3cr3t-Pa55"
 
@@ -33,7 +33,7 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(
     store.dispose()
 
 
-def test_plain_postgresql_urls_use_psycopg_3(postgres_server: PostgresServer) -> None:
+def test_plain_postgresql_urls_use_psycopg_3(postgres_server: postgres.PostgresServer) -> None:
     url = f"postgresql://meshbot:{PASSWORD}@127.0.0.1:{postgres_server.port}/postgres"
     store = Store.from_url(url)
     assert store.engine.url.drivername == "postgresql+psycopg"

@@ -61,12 +61,12 @@ def new_experiment(
     }
     values.update(overrides)
     with store.write() as session:
-        return create_experiment(session=session, **values).id  # type: ignore[arg-type]
+        return create_experiment(session=session, **values).id
 
 
 def activate(store: Store, experiment_id: str, at: object = NOW) -> Experiment:
     with store.write() as session:
-        return mark_active(session=session, experiment_id=experiment_id, changes=[CHANGE], now=at)  # type: ignore[arg-type]
+        return mark_active(session=session, experiment_id=experiment_id, changes=[CHANGE], now=at)
 
 
 def fetch(store: Store, experiment_id: str) -> Experiment:

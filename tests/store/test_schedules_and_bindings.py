@@ -92,7 +92,7 @@ def test_schedule_crud(store: Store) -> None:
 )
 def test_bad_schedules_are_refused(store: Store, fields: dict[str, object], message: str) -> None:
     with pytest.raises(InvalidValue, match=re.escape(message)), store.write() as session:
-        create_schedule(session=session, command=COMMAND, channel="C1", created_by=ALICE, **fields)  # type: ignore[arg-type]
+        create_schedule(session=session, command=COMMAND, channel="C1", created_by=ALICE, **fields)
 
 
 def test_channel_binding_get_set_and_rebind(store: Store) -> None:
