@@ -4,16 +4,12 @@ host, created only where nobody else already serves that host, and the URLs a pe
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
 from kubernetes.client import V1Service
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError as Urllib3Error
 
-from mesh.errors import MeshError, NotFound, from_api, from_transport
+from mesh.errors import MeshError, NotFound, calling
 from mesh.install import ISTIO_NAMESPACE, IngressGateway, read_ingress_gateway
 from mesh.kube import Kube
 from mesh.namespaces import require_namespace, service_names
@@ -35,16 +31,6 @@ class ExposeOptionError(MeshError):
 
 class HostTaken(MeshError):
     """Something meshbot must not overwrite already serves the host; nothing was changed."""
-
-
-@contextmanager
-def _calling(doing: str) -> Iterator[None]:
-    try:
-        yield
-    except ApiException as exc:
-        raise from_api(exc, doing) from None
-    except (Urllib3Error, OSError) as exc:
-        raise from_transport(exc, doing) from None
 
 
 # ----------------------------------------------------------------- pure: manifests
@@ -180,7 +166,7 @@ def list_istio_objects(kube: Kube, kind: str) -> list[Manifest]:
     """Every Gateway or VirtualService in the cluster, each with its kind set."""
     plural = _plural(kind)
     try:
-        with _calling(f"listing {plural}"):
+        with calling(f"listing {plural}"):
             listed = kube.custom.list_custom_object_for_all_namespaces(
                 GROUP, VERSION, plural, _request_timeout=kube.timeout
             )
@@ -233,7 +219,7 @@ def _write(kube: Kube, desired: Manifest, current: Manifest | None) -> bool:
     meta = desired["metadata"]
     plural = _plural(desired["kind"])
     if current is None:
-        with _calling(f"creating {describe(desired)}"):
+        with calling(f"creating {describe(desired)}"):
             kube.custom.create_namespaced_custom_object(
                 GROUP,
                 VERSION,
@@ -255,7 +241,7 @@ def _write(kube: Kube, desired: Manifest, current: Manifest | None) -> bool:
             "labels": {**(current["metadata"].get("labels") or {}), MANAGED_BY: MESHBOT},
         },
     }
-    with _calling(f"updating {describe(desired)}"):
+    with calling(f"updating {describe(desired)}"):
         kube.custom.replace_namespaced_custom_object(
             GROUP,
             VERSION,
@@ -272,7 +258,7 @@ def _write(kube: Kube, desired: Manifest, current: Manifest | None) -> bool:
 def _delete(kube: Kube, obj: Manifest) -> None:
     meta = obj["metadata"]
     try:
-        with _calling(f"deleting {describe(obj)}"):
+        with calling(f"deleting {describe(obj)}"):
             kube.custom.delete_namespaced_custom_object(
                 GROUP,
                 VERSION,
@@ -288,7 +274,7 @@ def _delete(kube: Kube, obj: Manifest) -> None:
 def _read_service(kube: Kube, namespace: str, service: str) -> V1Service:
     require_namespace(kube, namespace)
     try:
-        with _calling(f"reading service {namespace}/{service}"):
+        with calling(f"reading service {namespace}/{service}"):
             found: V1Service = kube.core.read_namespaced_service(
                 service, namespace, _request_timeout=kube.timeout
             )

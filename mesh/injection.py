@@ -3,17 +3,13 @@ report of which pods actually carry an `istio-proxy`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from kubernetes.client import V1Container, V1ContainerStatus, V1ObjectMeta, V1Pod
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError as Urllib3Error
 
-from mesh.errors import NotFound, from_api, from_transport
+from mesh.errors import NotFound, calling
 from mesh.kube import Kube
 
 INJECTION_LABEL = "istio-injection"
@@ -22,16 +18,6 @@ SIDECAR_STATUS = "sidecar.istio.io/status"
 PROXY_CONTAINER = "istio-proxy"
 MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
-
-
-@contextmanager
-def _calling(doing: str) -> Iterator[None]:
-    try:
-        yield
-    except ApiException as exc:
-        raise from_api(exc, doing) from None
-    except (Urllib3Error, OSError) as exc:
-        raise from_transport(exc, doing) from None
 
 
 def _meta(obj: Any) -> V1ObjectMeta:
@@ -43,7 +29,7 @@ def _meta(obj: Any) -> V1ObjectMeta:
 def require_namespace(kube: Kube, namespace: str) -> dict[str, str]:
     """The namespace's labels; NotFound naming it when it does not exist."""
     try:
-        with _calling(f"reading namespace {namespace}"):
+        with calling(f"reading namespace {namespace}"):
             found = kube.core.read_namespace(namespace, _request_timeout=kube.timeout)
     except NotFound:
         raise NotFound(f"namespace {namespace} does not exist") from None
@@ -148,7 +134,7 @@ def set_injection(kube: Kube, namespace: str, enabled: bool) -> InjectionChange:
     was_enabled = labels.get(INJECTION_LABEL) == "enabled"
     if was_enabled == enabled and (enabled or INJECTION_LABEL not in labels):
         return InjectionChange(namespace, enabled, changed=False)
-    with _calling(f"labelling namespace {namespace}"):
+    with calling(f"labelling namespace {namespace}"):
         kube.core.patch_namespace(
             namespace,
             injection_label_patch(enabled),
@@ -169,7 +155,7 @@ class Restart:
 def restart_workloads(kube: Kube, namespace: str, *, at: datetime | None = None) -> Restart:
     """`kubectl rollout restart deployment -n <namespace>` for every Deployment in it."""
     require_namespace(kube, namespace)
-    with _calling(f"listing the Deployments in {namespace}"):
+    with calling(f"listing the Deployments in {namespace}"):
         deployments = kube.apps.list_namespaced_deployment(namespace, _request_timeout=kube.timeout).items
     patch = restart_patch(at or datetime.now(UTC))
     restarted: list[str] = []
@@ -179,7 +165,7 @@ def restart_workloads(kube: Kube, namespace: str, *, at: datetime | None = None)
         if deployment.spec is not None and deployment.spec.paused:
             paused.append(name)
             continue
-        with _calling(f"restarting Deployment {namespace}/{name}"):
+        with calling(f"restarting Deployment {namespace}/{name}"):
             kube.apps.patch_namespaced_deployment(
                 name,
                 namespace,
@@ -193,7 +179,7 @@ def restart_workloads(kube: Kube, namespace: str, *, at: datetime | None = None)
 
 def injected_namespaces(kube: Kube) -> list[str]:
     """The namespaces labelled `istio-injection=enabled`."""
-    with _calling("listing the namespaces labelled for injection"):
+    with calling("listing the namespaces labelled for injection"):
         listed = kube.core.list_namespace(
             label_selector=f"{INJECTION_LABEL}=enabled", _request_timeout=kube.timeout
         ).items
@@ -203,7 +189,7 @@ def injected_namespaces(kube: Kube) -> list[str]:
 def list_current_pods(kube: Kube, namespace: str | None = None) -> list[V1Pod]:
     """Running and pending pods in a namespace (or all), without terminating or finished ones."""
     doing = f"listing the pods in {namespace}" if namespace else "listing pods"
-    with _calling(doing):
+    with calling(doing):
         if namespace:
             pods = kube.core.list_namespaced_pod(namespace, _request_timeout=kube.timeout).items
         else:
@@ -220,9 +206,9 @@ def sidecar_report(kube: Kube, namespace: str) -> list[WorkloadSidecars]:
     """Per Deployment, its pods' READY and whether each has a sidecar, following the owner chain
     pod → ReplicaSet → Deployment (labels alone can match pods of other workloads)."""
     require_namespace(kube, namespace)
-    with _calling(f"listing the Deployments in {namespace}"):
+    with calling(f"listing the Deployments in {namespace}"):
         deployments = kube.apps.list_namespaced_deployment(namespace, _request_timeout=kube.timeout).items
-    with _calling(f"listing the ReplicaSets in {namespace}"):
+    with calling(f"listing the ReplicaSets in {namespace}"):
         replica_sets = kube.apps.list_namespaced_replica_set(namespace, _request_timeout=kube.timeout).items
     pods = list_current_pods(kube, namespace)
     deployment_of_rs = {_meta(rs).uid: _controller_uid(rs) for rs in replica_sets}

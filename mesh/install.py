@@ -16,8 +16,7 @@ import subprocess
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Literal
@@ -27,7 +26,7 @@ from kubernetes.client import V1Deployment, V1Job, V1ObjectMeta, V1Pod, V1Servic
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from mesh.errors import MeshError, NotFound, from_api, from_transport
+from mesh.errors import MeshError, NotFound, calling
 from mesh.kube import Kube
 
 PROFILES = ("demo", "default", "minimal", "ambient", "empty")
@@ -177,19 +176,9 @@ def _failure_line(output: str) -> str:
 # ----------------------------------------------------------------- I/O helpers
 
 
-@contextmanager
-def _calling(doing: str) -> Iterator[None]:
-    try:
-        yield
-    except ApiException as exc:
-        raise from_api(exc, doing) from None
-    except (Urllib3Error, OSError) as exc:
-        raise from_transport(exc, doing) from None
-
-
 def _read_deployment(kube: Kube, namespace: str, name: str) -> V1Deployment | None:
     try:
-        with _calling(f"reading Deployment {namespace}/{name}"):
+        with calling(f"reading Deployment {namespace}/{name}"):
             deployment: V1Deployment = kube.apps.read_namespaced_deployment(
                 name, namespace, _request_timeout=kube.timeout
             )
@@ -416,7 +405,7 @@ class JobInstaller(Installer):
         )
         job = V1Job.from_dict(manifest)
         assert job is not None
-        with _calling(f"creating Job {where}"):
+        with calling(f"creating Job {where}"):
             created = kube.batch.create_namespaced_job(self.namespace, job, _request_timeout=kube.timeout)
         on_progress(f"Job {where} started ({self.image})")
         runner = f"Job {where} ({self.image})"
@@ -449,7 +438,7 @@ class JobInstaller(Installer):
 
     def _latest_pod(self, name: str) -> V1Pod | None:
         kube = self.kube
-        with _calling(f"listing the pods of Job {self.namespace}/{name}"):
+        with calling(f"listing the pods of Job {self.namespace}/{name}"):
             pods = kube.core.list_namespaced_pod(
                 self.namespace, label_selector=f"job-name={name}", _request_timeout=kube.timeout
             ).items
@@ -458,7 +447,7 @@ class JobInstaller(Installer):
     def _log(self, pod: V1Pod) -> str:
         kube = self.kube
         pod_name = _meta(pod).name or ""
-        with _calling(f"reading the log of pod {self.namespace}/{pod_name}"):
+        with calling(f"reading the log of pod {self.namespace}/{pod_name}"):
             log: str = kube.core.read_namespaced_pod_log(
                 pod_name, self.namespace, container="istioctl", _request_timeout=kube.timeout
             )
@@ -467,7 +456,7 @@ class JobInstaller(Installer):
     def _delete(self, name: str) -> None:
         kube = self.kube
         try:
-            with _calling(f"deleting Job {self.namespace}/{name}"):
+            with calling(f"deleting Job {self.namespace}/{name}"):
                 kube.batch.delete_namespaced_job(
                     name, self.namespace, propagation_policy="Background", _request_timeout=kube.timeout
                 )
@@ -522,7 +511,7 @@ def _watch_job(kube: Kube, namespace: str, name: str, since: str | None, deadlin
 
 def _poll_job(kube: Kube, namespace: str, name: str, deadline: float, poll_interval: float) -> V1Job | None:
     while True:
-        with _calling(f"reading Job {namespace}/{name}"):
+        with calling(f"reading Job {namespace}/{name}"):
             job: V1Job = kube.batch.read_namespaced_job(name, namespace, _request_timeout=kube.timeout)
         if _job_finished(job):
             return job
@@ -669,7 +658,7 @@ def ingress_gateway_of(service: V1Service) -> IngressGateway:
 
 def read_ingress_gateway(kube: Kube, namespace: str = ISTIO_NAMESPACE) -> IngressGateway | None:
     """The Service in front of the `istio: ingressgateway` pods, None when there is none."""
-    with _calling(f"listing the ingress gateway Services in {namespace}"):
+    with calling(f"listing the ingress gateway Services in {namespace}"):
         services = kube.core.list_namespaced_service(
             namespace, label_selector="istio=ingressgateway", _request_timeout=kube.timeout
         ).items
@@ -682,7 +671,7 @@ def read_ingress_gateway(kube: Kube, namespace: str = ISTIO_NAMESPACE) -> Ingres
 def control_plane_status(kube: Kube, namespace: str = ISTIO_NAMESPACE) -> ControlPlane:
     """Each Deployment of istio-system with its readiness and version, and the ingress addresses:
     `kubectl get all -n istio-system`, summarised."""
-    with _calling(f"listing the Deployments in {namespace}"):
+    with calling(f"listing the Deployments in {namespace}"):
         deployments = kube.apps.list_namespaced_deployment(namespace, _request_timeout=kube.timeout).items
     components = tuple(sorted((_component(d) for d in deployments), key=_component_order))
     return ControlPlane(namespace, components, read_ingress_gateway(kube, namespace))

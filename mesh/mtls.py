@@ -8,15 +8,10 @@ policy whose mode is UNSET (or missing) passes the decision to the level above i
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, cast
 
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError as Urllib3Error
-
-from mesh.errors import MeshError, NotFound, from_api, from_transport
+from mesh.errors import MeshError, NotFound, calling
 from mesh.kube import Kube
 from mesh.namespaces import require_namespace
 
@@ -37,16 +32,6 @@ Policy = dict[str, Any]
 
 class MtlsModeError(MeshError):
     """A mode or a policy layout meshbot will not write; nothing was changed."""
-
-
-@contextmanager
-def _calling(doing: str) -> Iterator[None]:
-    try:
-        yield
-    except ApiException as exc:
-        raise from_api(exc, doing) from None
-    except (Urllib3Error, OSError) as exc:
-        raise from_transport(exc, doing) from None
 
 
 # ----------------------------------------------------------------- pure: resolution
@@ -175,7 +160,7 @@ def namespace_policy_manifest(namespace: str, mode: str) -> Policy:
 
 def _list_policies(kube: Kube, namespace: str) -> list[Policy]:
     try:
-        with _calling(f"listing PeerAuthentications in {namespace}"):
+        with calling(f"listing PeerAuthentications in {namespace}"):
             listed = kube.custom.list_namespaced_custom_object(
                 GROUP, VERSION, namespace, PLURAL, _request_timeout=kube.timeout
             )
@@ -185,7 +170,7 @@ def _list_policies(kube: Kube, namespace: str) -> list[Policy]:
 
 
 def _workload_labels(kube: Kube, namespace: str) -> dict[str, dict[str, str]]:
-    with _calling(f"listing the Deployments in {namespace}"):
+    with calling(f"listing the Deployments in {namespace}"):
         deployments = kube.apps.list_namespaced_deployment(namespace, _request_timeout=kube.timeout).items
     labels = {}
     for deployment in deployments:
@@ -234,7 +219,7 @@ def set_mtls(kube: Kube, namespace: str, mode: str) -> MtlsChange:
             "precedence; change that policy instead"
         )
     if current is None:
-        with _calling(f"creating PeerAuthentication {namespace}/{NAMESPACE_POLICY}"):
+        with calling(f"creating PeerAuthentication {namespace}/{NAMESPACE_POLICY}"):
             kube.custom.create_namespaced_custom_object(
                 GROUP,
                 VERSION,
@@ -253,7 +238,7 @@ def set_mtls(kube: Kube, namespace: str, mode: str) -> MtlsChange:
         "metadata": {"resourceVersion": current["metadata"]["resourceVersion"]},
         "spec": {"mtls": {"mode": mode}},
     }
-    with _calling(f"updating PeerAuthentication {namespace}/{NAMESPACE_POLICY}"):
+    with calling(f"updating PeerAuthentication {namespace}/{NAMESPACE_POLICY}"):
         kube.custom.patch_namespaced_custom_object(
             GROUP,
             VERSION,

@@ -10,8 +10,7 @@ did, so the cluster is left as it was.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -20,7 +19,7 @@ import kubernetes.client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from mesh.errors import Conflict, MeshError, NotFound, from_api, from_transport
+from mesh.errors import Conflict, MeshError, NotFound, calling, from_api, from_transport
 from mesh.faults import (
     ANNOTATION,
     FaultSpec,
@@ -127,16 +126,6 @@ class _Stale(Exception):
 # ------------------------------------------------------------------------------ API calls
 
 
-@contextmanager
-def _mapped(doing: str) -> Iterator[None]:
-    try:
-        yield
-    except ApiException as exc:
-        raise from_api(exc, doing) from exc
-    except (Urllib3Error, OSError) as exc:
-        raise from_transport(exc, doing) from exc
-
-
 def _paged(fetch: Callable[..., Any]) -> list[Json]:
     items: list[Json] = []
     token: str | None = None
@@ -150,7 +139,7 @@ def _paged(fetch: Callable[..., Any]) -> list[Json]:
 
 def _list_vs(kube: Kube, namespace: str | None) -> list[Json]:
     where = f"namespace {namespace}" if namespace else "all namespaces"
-    with _mapped(f"listing the VirtualServices in {where}"):
+    with calling(f"listing the VirtualServices in {where}"):
         if namespace is None:
             return _paged(
                 lambda **page: kube.custom.list_cluster_custom_object(
@@ -167,7 +156,7 @@ def _list_vs(kube: Kube, namespace: str | None) -> list[Json]:
 def _get_vs(kube: Kube, namespace: str, name: str) -> Json | None:
     """The VirtualService, or None when it does not exist (any more)."""
     try:
-        with _mapped(f"reading VirtualService {namespace}/{name}"):
+        with calling(f"reading VirtualService {namespace}/{name}"):
             obj = kube.custom.get_namespaced_custom_object(
                 GROUP, VERSION, namespace, PLURAL, name, _request_timeout=kube.timeout
             )
@@ -178,10 +167,10 @@ def _get_vs(kube: Kube, namespace: str, name: str) -> Json | None:
 
 def _check_service(kube: Kube, namespace: str, service: str) -> None:
     try:
-        with _mapped(f"reading service {service} in namespace {namespace}"):
+        with calling(f"reading service {service} in namespace {namespace}"):
             kube.core.read_namespaced_service(service, namespace, _request_timeout=kube.timeout)
     except NotFound:
-        with _mapped(f"listing the services in namespace {namespace}"):
+        with calling(f"listing the services in namespace {namespace}"):
             existing = kube.core.list_namespaced_service(namespace, _request_timeout=kube.timeout)
         names = sorted(s.metadata.name for s in existing.items if s.metadata and s.metadata.name)
         there = f"services there: {', '.join(names)}" if names else "it has no services (does it exist?)"
@@ -507,7 +496,7 @@ def list_marked_faults(kube: Kube, namespace: str | None = None) -> list[MarkedF
 def sidecarless_callers(kube: Kube, namespace: str) -> list[str]:
     """Running pods without an Istio sidecar: faults are injected by the caller's proxy, so calls
     from these pods never see the fault."""
-    with _mapped(f"listing the pods in namespace {namespace}"):
+    with calling(f"listing the pods in namespace {namespace}"):
         pods = kube.core.list_namespaced_pod(
             namespace, field_selector="status.phase=Running", _request_timeout=kube.timeout
         )
