@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -52,6 +52,49 @@ class ClusterConfig(BaseModel):
     context: str | None = None
 
 
+class RoleBinding(BaseModel):
+    """Who holds a role: Slack user ids (``U…``, ``T…/U…`` for one workspace, ``*`` for everyone)
+    and user groups (``S…``), optionally only in some channels and, for operators, namespaces."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    users: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+    # None: every namespace (channel). An empty list would grant nothing, so it is refused.
+    namespaces: list[str] | None = Field(default=None, min_length=1)
+    channels: list[str] | None = Field(default=None, min_length=1)
+
+
+RoleName = Literal["viewer", "operator", "admin"]
+
+
+def _read_only_for_everyone() -> dict[RoleName, list[RoleBinding]]:
+    return {"viewer": [RoleBinding(users=["*"])]}
+
+
+def _bindings_field(value: Any) -> Any:
+    # One binding per role reads best; a list allows, say, two teams operating two namespaces.
+    if isinstance(value, dict):
+        return {role: [b] if isinstance(b, dict) else b for role, b in value.items()}
+    return value
+
+
+class ConfirmRules(BaseModel):
+    """Which commands ask "are you sure?" with buttons before acting (Slack; the API wants
+    ``confirmed: true``); the CLI, a local administrator, is never asked."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    # A command matches when its verb is the first word and the other words all appear in it.
+    commands: list[str] = Field(
+        default_factory=lambda: ["install", "uninstall", "fault clear all", "mtls strict"]
+    )
+    abort_percentage: float = Field(default=50.0, gt=0, le=100)
+    expires_after: timedelta = timedelta(minutes=10)
+
+    _parse_durations = field_validator("expires_after", mode="before")(_duration_field)
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -61,6 +104,17 @@ class Policy(BaseModel):
     default_cluster: str = "default"
     clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
     default_namespace: str | None = None
+    # Who may do what from Slack; the default lets everyone look and nobody change anything.
+    roles: dict[RoleName, list[RoleBinding]] = Field(default_factory=_read_only_for_everyone)
+    confirm: ConfirmRules = Field(default_factory=ConfirmRules)
+    # Any fault here asks for confirmation; in two-person namespaces a second person must approve
+    # every change.
+    production_namespaces: list[str] = Field(default_factory=list)
+    two_person_namespaces: list[str] = Field(default_factory=list)
+    # Workspaces whose users plain ``U…`` role subjects mean; empty: any workspace.
+    slack_teams: list[str] = Field(default_factory=list)
+
+    _parse_roles = field_validator("roles", mode="before")(_bindings_field)
 
     def is_protected(self, namespace: str) -> bool:
         return namespace in self.protected_namespaces
