@@ -137,15 +137,7 @@ class PlaygroundApp:
         if grant is None:
             return _json(status_body(401, "Unauthorized"), 401)
         if grant.read_only and request.method in _WRITE_VERBS:
-            verb = _WRITE_VERBS[request.method]
-            return _json(
-                status_body(
-                    403,
-                    f'User "{grant.user}" cannot {verb} at path "{path}": the playground gave this '
-                    "token read-only access",
-                ),
-                403,
-            )
+            return _error(_forbidden(grant.user, request.method, path))
         return None
 
     # -------------------------------------------------------------- routing
@@ -451,6 +443,45 @@ class PlaygroundApp:
                 code, output = istio_sim.run_istioctl(self.api, [str(a) for a in body.get("args", [])])
             return _json({"code": code, "output": output})
         return _json(status_body(404, f"no playground hook {name!r}"), 404)
+
+
+def _forbidden(user: str, method: str, path: str) -> ApiError:
+    """The 403 an RBAC denial gives: which user, verb, resource, group and namespace."""
+    parts = [p for p in path.split("/") if p]
+    if parts[:1] == ["api"]:
+        group, rest = "", parts[2:]
+    elif parts[:1] == ["apis"]:
+        group, rest = (parts[1] if len(parts) > 1 else ""), parts[3:]
+    else:
+        rest = []
+    verb = _WRITE_VERBS[method]
+    if not rest:
+        return ApiError(403, "Forbidden", f'forbidden: User "{user}" cannot {method.lower()} path "{path}"')
+    namespace = ""
+    # As upstream's RequestInfo: /namespaces/{ns}/{resource}/… is namespaced, and
+    # /namespaces/{name} is the namespace itself, in its own namespace.
+    if rest[0] == "namespaces" and len(rest) > 1:
+        namespace = rest[1]
+        if len(rest) > 2 and rest[2] not in ("status", "finalize"):
+            rest = rest[2:]
+    resource = rest[0]
+    name = rest[1] if len(rest) > 1 else ""
+    if len(rest) > 2:
+        resource = f"{resource}/{rest[2]}"
+    if verb == "delete" and not name:
+        verb = "deletecollection"
+    where = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+    reason = f'User "{user}" cannot {verb} resource "{resource}" in API group "{group}" {where}'
+    qualified = f"{rest[0]}.{group}" if group else rest[0]
+    subject = f'{qualified} "{name}"' if name else qualified
+    return ApiError(
+        403,
+        "Forbidden",
+        f"{subject} is forbidden: {reason}",
+        name=name or None,
+        group=group or None,
+        kind=rest[0],
+    )
 
 
 def _not_found() -> ApiError:
