@@ -29,6 +29,7 @@ class Playground:
     host: str
     port: int
     _server: _Server = field(repr=False)
+    _app: PlaygroundApp = field(repr=False)
     _thread: threading.Thread = field(repr=False)
 
     @property
@@ -65,7 +66,7 @@ class Playground:
         Waiting only for the listener to close keeps a test's teardown short: uvicorn's graceful
         shutdown of idle keep-alive connections adds a fixed 0.1 s that nothing needs to wait for.
         """
-        self._server.request_exit(self.api.close_watches)
+        self._server.request_exit(self._app.shutdown)
         if not self._server.listener_closed.wait(timeout=10):
             self._thread.join(timeout=10)
 
@@ -134,7 +135,7 @@ def start(seed: str = "empty", *, host: str = "127.0.0.1", port: int = 0, random
     api = ApiServer(seed=random_seed)
     api.restore(_seeded(seed, random_seed))
     hooks = Hooks()
-    app = PlaygroundApp(api, hooks).app
+    served = PlaygroundApp(api, hooks)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     # Accepted connections inherit this: without it Nagle meets urllib3's delayed ACK and
@@ -142,7 +143,7 @@ def start(seed: str = "empty", *, host: str = "127.0.0.1", port: int = 0, random
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host, port))
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1
+        served.app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=1
     )
     server = _Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="playground", daemon=True)
@@ -151,4 +152,4 @@ def start(seed: str = "empty", *, host: str = "127.0.0.1", port: int = 0, random
         if not thread.is_alive():
             raise RuntimeError("the playground server failed to start")
         threading.Event().wait(0.005)
-    return Playground(api, hooks, host, sock.getsockname()[1], server, thread)
+    return Playground(api, hooks, host, sock.getsockname()[1], server, served, thread)

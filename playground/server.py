@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from typing import Any
@@ -78,6 +79,7 @@ class PlaygroundApp:
     def __init__(self, api: ApiServer, hooks: Hooks) -> None:
         self.api = api
         self.hooks = hooks
+        self._stopping = asyncio.Event()
         self.app = Starlette(
             routes=[
                 Route("/_playground/{hook:path}", self.hook, methods=["GET", "POST", "DELETE"]),
@@ -103,16 +105,28 @@ class PlaygroundApp:
         )
         return response
 
+    def shutdown(self) -> None:
+        """On the server's loop, as it stops: end watches, and hung or delayed requests at once."""
+        self._stopping.set()
+        self.api.close_watches()
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleeps unless the server stops first (then False): uvicorn would otherwise cancel the
+        request at its graceful-shutdown timeout and log the CancelledError as an app failure."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return not self._stopping.is_set()
+
     async def _guarded(self, request: Request, path: str) -> Response:
-        if self.hooks.latency_seconds:
-            await asyncio.sleep(self.hooks.latency_seconds)
+        if self.hooks.latency_seconds and not await self._pause(self.hooks.latency_seconds):
+            return _json(status_body(503, "the playground is shutting down"), 503)
         fault = self.hooks.take_fault(request.method, path)
         if fault is not None:
             # Read the body first: a client that gives up while we hang must not leave a
             # half-read request behind (Starlette would raise ClientDisconnect later).
             await request.body()
-            if fault.hang_seconds:
-                await asyncio.sleep(fault.hang_seconds)
+            if fault.hang_seconds and not await self._pause(fault.hang_seconds):
+                return _json(status_body(503, "the playground is shutting down"), 503)
             if fault.code:
                 return _json(
                     status_body(fault.code, f"the playground was asked to fail this request ({fault.code})"),

@@ -87,9 +87,7 @@ class ObjectStore:
         with self.lock:
             items = self._objects.get(key, {})
             selected = [
-                clone(obj)
-                for (ns, _), obj in sorted(items.items())
-                if namespace is None or ns == namespace
+                clone(obj) for (ns, _), obj in sorted(items.items()) if namespace is None or ns == namespace
             ]
             return selected, self._revision
 
