@@ -695,8 +695,8 @@ class ApiServer:
             return removed
 
 
-# Built-in kinds whose strategies count spec changes in metadata.generation (pods since 1.34's
-# PodObservedGenerationTracking); ConfigMaps, Services, Namespaces and the like carry none.
+# Built-in kinds whose strategies count spec changes in metadata.generation (pods since
+# PodObservedGenerationTracking, beta in 1.34); ConfigMaps, Services, Namespaces and the like carry none.
 _GENERATION_KINDS = {
     ("", "pods"),
     ("apps", "deployments"),

@@ -23,8 +23,10 @@ from playground.tables import to_table
 
 SERVER_VERSION = {
     "major": "1",
-    "minor": "34",
-    "gitVersion": "v1.34.0+playground",
+    # The minor of the kubectl and client this project pins: kubectl warns on every `version`
+    # when the server is more than one minor away.
+    "minor": "37",
+    "gitVersion": "v1.37.0+playground",
     "gitCommit": "0000000000000000000000000000000000000000",
     "gitTreeState": "clean",
     "buildDate": "2026-01-01T00:00:00Z",
