@@ -26,6 +26,7 @@ from bot.store import (
     list_expired_active,
     mark_active,
     mark_failed,
+    plan_experiment,
 )
 
 from .helpers import ALICE, BOB, NOW
@@ -110,6 +111,18 @@ def test_activation_records_the_exact_change_and_starts_the_clock(store: Store) 
     ]
     assert experiment.started_at == NOW + timedelta(seconds=5)
     assert experiment.expires_at == NOW + timedelta(minutes=10, seconds=5)
+
+
+def test_planned_changes_are_kept_before_the_cluster_is_touched(store: Store) -> None:
+    experiment_id = new_experiment(store)
+    with store.write() as session:
+        plan_experiment(session=session, experiment_id=experiment_id, changes=[CHANGE])
+    planned = fetch(store, experiment_id)
+    assert planned.state == "pending"
+    assert planned.virtual_services[0]["before"] == BEFORE
+    activate(store, experiment_id)
+    with pytest.raises(InvalidTransition, match="is active; cannot plan it"), store.write() as session:
+        plan_experiment(session=session, experiment_id=experiment_id, changes=[CHANGE])
 
 
 def test_extend_moves_the_expiry(store: Store) -> None:
