@@ -3,8 +3,8 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages the test suite starts real servers from.
-TEST_DEBS := postgresql prometheus
+# Debian packages the test suite starts real servers from (PostgreSQL for the store tests).
+TEST_DEBS := postgresql
 
 .PHONY: demo test lint typecheck unit venv debs clean bench
 
