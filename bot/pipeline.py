@@ -1,7 +1,9 @@
 """The one command pipeline behind Slack, the CLI and the HTTP API.
 
-text → words → verb → parse → authorize → handle → audit → Reply. Every command is audited
-exactly once here, whatever its outcome, so no verb can forget to.
+text → words → verb → parse → authorize → confirm → handle → audit → Reply. Every command is
+audited exactly once here, whatever its outcome, so no verb can forget to. A command held by the
+confirm step has not happened yet: it is audited once it is answered — when it runs (``run`` with
+``confirmed_by``) or when it is withdrawn (cancelled, expired: ``withdraw``).
 """
 
 from __future__ import annotations
@@ -9,10 +11,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.confirm import Question
 from bot.policy import Policy
 from bot.store import Actor, Outcome, Source, Store, StoreError, record_event
 from handlers import VERBS
@@ -33,6 +36,18 @@ def _allow_all(verb: str, command: Any, ctx: Context) -> str | None:
     return None
 
 
+# A confirm step returns None to go ahead, or the question to ask before acting (bot.confirm).
+Confirmer = Callable[[str, Any, "Context"], Question | None]
+
+
+@dataclass(frozen=True)
+class Unconfirmed(Reply):
+    """Not run, not audited: the confirm step wants ``question`` answered first."""
+
+    question: Question = field(default_factory=lambda: Question(""))
+    verb: str = ""
+
+
 def _utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -46,6 +61,8 @@ class Pipeline:
     authorize: Authorizer = _allow_all
     clock: Callable[[], datetime] = _utcnow
     services: dict[str, Any] = field(default_factory=dict)
+    # None: never ask (the CLI). Slack and the HTTP API plug in bot.confirm.needs_confirmation.
+    confirm: Confirmer | None = None
 
     def run(
         self,
@@ -55,9 +72,41 @@ class Pipeline:
         source: Source,
         channel: str | None = None,
         on_progress: Callable[[str], None] | None = None,
+        confirmed_by: Actor | None = None,
     ) -> Reply:
+        """Run one command. ``confirmed_by``: the confirm step was answered by this person (the
+        actor, or a second approver, who must then be authorized for the command too)."""
+        ctx = self._context(text, actor=actor, source=source, channel=channel, on_progress=on_progress)
+        verb, reply = self._execute(ctx, confirmed_by)
+        if isinstance(reply, Unconfirmed):
+            return reply
+        self._audit(ctx, verb, reply, confirmed_by=confirmed_by)
+        return reply
+
+    def withdraw(self, text: str, *, actor: Actor, source: Source, channel: str | None, why: str) -> Reply:
+        """Audit a held command that will not run (cancelled, or nobody confirmed it in time)."""
+        ctx = self._context(text, actor=actor, source=source, channel=channel, on_progress=None)
+        try:
+            parts = words(ctx.command_text)
+        except ParseError:
+            parts = []
+        if parts[:1] == ["/mesh"]:
+            parts = parts[1:]
+        reply = Reply.refused(why)
+        self._audit(ctx, parts[0] if parts else None, reply, confirmed_by=None)
+        return reply
+
+    def _context(
+        self,
+        text: str,
+        *,
+        actor: Actor,
+        source: Source,
+        channel: str | None,
+        on_progress: Callable[[str], None] | None,
+    ) -> Context:
         request_id = uuid.uuid4().hex[:12]
-        ctx = Context(
+        return Context(
             actor=actor,
             source=source,
             channel=channel,
@@ -71,11 +120,8 @@ class Pipeline:
             on_progress=on_progress or (lambda _line: None),
             services=self.services,
         )
-        verb, reply = self._execute(ctx)
-        self._audit(ctx, verb, reply)
-        return reply
 
-    def _execute(self, ctx: Context) -> tuple[str | None, Reply]:
+    def _execute(self, ctx: Context, confirmed_by: Actor | None = None) -> tuple[str | None, Reply]:
         try:
             parts = words(ctx.command_text)
         except ParseError as exc:
@@ -95,10 +141,18 @@ class Pipeline:
             command = module.parse_args(args)
         except UsageError as exc:
             return verb, Reply.refused(str(exc), usage_error=True)
-        denial = self.authorize(verb, command, ctx)
-        if denial is not None:
-            return verb, Reply.denied(denial)
         try:
+            denial = self.authorize(verb, command, ctx)
+            if denial is not None:
+                return verb, Reply.denied(denial)
+            if confirmed_by is not None and confirmed_by != ctx.actor:
+                denial = self.authorize(verb, command, replace(ctx, actor=confirmed_by))
+                if denial is not None:
+                    return verb, Reply.denied(f"{confirmed_by} may not approve this: {denial}")
+            if self.confirm is not None and confirmed_by is None:
+                question = self.confirm(verb, command, ctx)
+                if question is not None:
+                    return verb, Unconfirmed(question.text, ephemeral=True, question=question, verb=verb)
             return verb, module.handle(command, ctx)
         except UsageError as exc:
             return verb, Reply.refused(str(exc), usage_error=True)
@@ -109,7 +163,11 @@ class Pipeline:
         except StoreError as exc:
             return verb, Reply.error(f"{verb} failed: the experiment store: {exc}")
 
-    def _audit(self, ctx: Context, verb: str | None, reply: Reply) -> None:
+    def _audit(self, ctx: Context, verb: str | None, reply: Reply, *, confirmed_by: Actor | None) -> None:
+        message = reply.text.splitlines()[0] if reply.text else ""
+        if confirmed_by is not None:
+            who = "confirmed" if confirmed_by == ctx.actor else f"approved by {confirmed_by}"
+            message = f"[{who}] {message}"
         try:
             with self.store.write() as session:
                 record_event(
@@ -119,7 +177,7 @@ class Pipeline:
                     command=ctx.command_text,
                     verb=verb or "",
                     outcome=Outcome(reply.outcome),
-                    message=reply.text.splitlines()[0][:500] if reply.text else "",
+                    message=message[:500],
                     channel=ctx.channel,
                     target=reply.target,
                     experiment_id=reply.experiment_id,

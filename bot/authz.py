@@ -1,0 +1,185 @@
+"""Who may run what from Slack: roles from the policy file, decided on team id + user id.
+
+Three roles, each including the one below: ``viewer`` looks (status, fault list, audit, dashboard,
+help), ``operator`` changes a namespace (fault, expose, inject, use — only in the namespaces its
+binding lists), ``admin`` changes the mesh (install, uninstall, mtls, fault clear all) and may act
+in the policy's protected namespaces. Subjects are user ids and user groups, never display names:
+a name can be changed by its owner, an id cannot.
+
+``RoleAuthorizer`` plugs into ``Pipeline.authorize``; the CLI, a local administrator, passes none.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.policy import Policy, RoleBinding, RoleName
+from bot.store import Actor, ExperimentNotFound, get_experiment
+from handlers import fault
+from handlers.context import Context
+
+log = logging.getLogger(__name__)
+
+RANK: dict[RoleName, int] = {"viewer": 0, "operator": 1, "admin": 2}
+
+# Verbs not listed need admin: a verb added later is locked until someone decides who may use it.
+VERB_ROLES: dict[str, RoleName] = {
+    "help": "viewer",
+    "status": "viewer",
+    "audit": "viewer",
+    "dashboard": "viewer",
+    "fault": "operator",
+    "expose": "operator",
+    "unexpose": "operator",
+    "inject": "operator",
+    "use": "operator",
+    "install": "admin",
+    "uninstall": "admin",
+    "mtls": "admin",
+}
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """The least role a command needs, and the namespace it must cover (None: any will do)."""
+
+    role: RoleName
+    namespace: str | None = None
+    # Why admin is needed beyond the verb's own role, for the denial message.
+    because: str | None = None
+
+    def describe(self) -> str:
+        where = f" in namespace {self.namespace}" if self.namespace and self.role == "operator" else ""
+        return f"the {self.role} role{where}"
+
+
+def target_namespace(verb: str, command: Any, ctx: Context) -> str | None:
+    """The namespace a command acts on, as its handler will resolve it, or None when it names none.
+
+    Commands are read by shape, not type, so verbs added by other modules work unchanged: an
+    explicit ``namespace``, a ``service`` reference carrying one, or an experiment id whose
+    experiment lives in one; then the channel's default.
+    """
+    explicit = getattr(command, "namespace", None)
+    if isinstance(explicit, str) and explicit:
+        return explicit
+    service = getattr(command, "service", None)
+    service_namespace = getattr(service, "namespace", None)
+    if isinstance(service_namespace, str) and service_namespace:
+        return service_namespace
+    experiment_id = getattr(command, "experiment_id", None)
+    if isinstance(experiment_id, str) and experiment_id:
+        with ctx.store.read() as session:
+            try:
+                return get_experiment(session=session, experiment_id=experiment_id).namespace
+            except ExperimentNotFound:
+                return None
+    return ctx.default_namespace()
+
+
+def requirement(verb: str, command: Any, ctx: Context) -> Requirement:
+    role = VERB_ROLES.get(verb, "admin")
+    # `fault list` only looks; `fault clear all` reaches into every namespace.
+    if isinstance(command, fault.ListCommand):
+        return Requirement("viewer")
+    if isinstance(command, fault.ClearCommand) and command.everything:
+        return Requirement("admin", because="it clears faults in every namespace")
+    if role == "viewer":
+        return Requirement("viewer")
+    namespace = target_namespace(verb, command, ctx)
+    if namespace is not None and ctx.policy.is_protected(namespace):
+        return Requirement("admin", namespace, because=f"namespace {namespace} is protected by policy")
+    return Requirement(role, namespace)
+
+
+# Membership of a Slack user group: (team id, group id, user id) → member?
+GroupLookup = Callable[[str | None, str, str], bool]
+
+
+def _no_groups(team_id: str | None, group: str, user_id: str) -> bool:
+    return False
+
+
+class RoleAuthorizer:
+    """``Pipeline.authorize`` for Slack: None to allow, else a denial naming the role needed."""
+
+    def __init__(self, groups: GroupLookup = _no_groups) -> None:
+        self._groups = groups
+
+    def __call__(self, verb: str, command: Any, ctx: Context) -> str | None:
+        needed = requirement(verb, command, ctx)
+        if self.allows(ctx.policy, ctx.actor, needed, channel=ctx.channel):
+            return None
+        held = self.roles_of(ctx.policy, ctx.actor, channel=ctx.channel)
+        have = ", ".join(held) if held else "no role"
+        why = f" ({needed.because})" if needed.because else ""
+        if needed.role == "operator" and needed.namespace is None:
+            return (
+                f"`{verb}` needs the operator role for the namespace it acts on, and none was named: "
+                f"name the namespace (you have: {have})."
+            )
+        return (
+            f"`{verb}` needs {needed.describe()}{why}; you have: {have}. "
+            f"Ask an admin to add you to `roles.{needed.role}` in meshbot's policy file."
+        )
+
+    def allows(self, policy: Policy, actor: Actor, needed: Requirement, *, channel: str | None) -> bool:
+        for role, bindings in policy.roles.items():
+            if RANK[role] < RANK[needed.role]:
+                continue
+            for binding in bindings:
+                if not self._covers(binding, needed, channel):
+                    continue
+                if self._holds(policy, binding, actor):
+                    return True
+        return False
+
+    def roles_of(self, policy: Policy, actor: Actor, *, channel: str | None) -> list[str]:
+        held = []
+        for role, bindings in policy.roles.items():
+            scopes = [
+                b
+                for b in bindings
+                if (b.channels is None or channel in b.channels) and self._holds(policy, b, actor)
+            ]
+            for binding in scopes:
+                scope = f" in {', '.join(binding.namespaces)}" if binding.namespaces is not None else ""
+                held.append(role + scope)
+        return held
+
+    @staticmethod
+    def _covers(binding: RoleBinding, needed: Requirement, channel: str | None) -> bool:
+        if binding.channels is not None and channel not in binding.channels:
+            return False
+        if binding.namespaces is None:
+            return True
+        # A namespace-scoped binding covers only commands that name one of its namespaces.
+        return needed.role == "viewer" or needed.namespace in binding.namespaces
+
+    def _holds(self, policy: Policy, binding: RoleBinding, actor: Actor) -> bool:
+        if policy.slack_teams and actor.team_id not in policy.slack_teams:
+            # Another workspace's users (shared channels, org-wide apps) match only as team/user.
+            return any(subject == f"{actor.team_id}/{actor.user_id}" for subject in binding.users)
+        if _user_matches(binding.users, actor):
+            return True
+        return any(self._member(actor, group) for group in binding.groups)
+
+    def _member(self, actor: Actor, group: str) -> bool:
+        try:
+            return self._groups(actor.team_id, group, actor.user_id)
+        except Exception:
+            # Deny rather than fail the command; the lookup logged why.
+            log.warning("could not read user group %s for %s; treating as not a member", group, actor.user_id)
+            return False
+
+
+def _user_matches(subjects: Iterable[str], actor: Actor) -> bool:
+    for subject in subjects:
+        if subject == "*" and actor.team_id is not None:
+            return True
+        if subject == actor.user_id or subject == f"{actor.team_id}/{actor.user_id}":
+            return True
+    return False
