@@ -164,7 +164,120 @@ def _endpoints(obj: Obj) -> Row:
     return [obj["metadata"]["name"], shown or "<none>", _age(obj)]
 
 
+def _created_at(obj: Obj) -> str:
+    return str(dig(obj, "metadata", "creationTimestamp", default=""))
+
+
+def _config_map(obj: Obj) -> Row:
+    count = len(obj.get("data") or {}) + len(obj.get("binaryData") or {})
+    return [obj["metadata"]["name"], count, _age(obj)]
+
+
+def _secret(obj: Obj) -> Row:
+    return [obj["metadata"]["name"], obj.get("type", ""), len(obj.get("data") or {}), _age(obj)]
+
+
+def _service_account(obj: Obj) -> Row:
+    return [obj["metadata"]["name"], len(obj.get("secrets") or []), _age(obj)]
+
+
+def _lease(obj: Obj) -> Row:
+    return [obj["metadata"]["name"], dig(obj, "spec", "holderIdentity", default=""), _age(obj)]
+
+
+def _role(obj: Obj) -> Row:
+    return [obj["metadata"]["name"], _created_at(obj)]
+
+
+def _role_binding(obj: Obj) -> Row:
+    subjects = obj.get("subjects") or []
+
+    def of_kind(kind: str) -> str:
+        return ", ".join(
+            f"{s.get('namespace', '')}:{s['name']}" if kind == "ServiceAccount" else s["name"]
+            for s in subjects
+            if s.get("kind") == kind
+        )
+
+    ref = obj.get("roleRef") or {}
+    return [
+        obj["metadata"]["name"],
+        f"{ref.get('kind', '')}/{ref.get('name', '')}",
+        _age(obj),
+        of_kind("User"),
+        of_kind("Group"),
+        of_kind("ServiceAccount"),
+    ]
+
+
+def _since(stamp: str | None) -> str:
+    return human_duration(time.time() - parse_rfc3339(stamp)) if stamp else "<unknown>"
+
+
+def _event(obj: Obj) -> Row:
+    involved = obj.get("involvedObject") or {}
+    source = obj.get("source") or {}
+    # Events recorded through events.k8s.io carry only a MicroTime eventTime.
+    event_time = obj.get("eventTime")
+    last = obj.get("lastTimestamp") or (f"{event_time[:19]}Z" if event_time else None)
+    first = obj.get("firstTimestamp") or last
+    return [
+        _since(last),
+        obj.get("type", ""),
+        obj.get("reason", ""),
+        f"{str(involved.get('kind', '')).lower()}/{involved.get('name', '')}",
+        involved.get("fieldPath", ""),
+        ", ".join(v for v in (source.get("component"), source.get("host")) if v),
+        obj.get("message", ""),
+        _since(first),
+        obj.get("count", 1),
+        obj["metadata"]["name"],
+    ]
+
+
+_ROLE_COLUMNS: list[Column] = [("Name", "string", 0), ("Created At", "date", 0)]
+_BINDING_COLUMNS: list[Column] = [
+    ("Name", "string", 0),
+    ("Role", "string", 0),
+    ("Age", "string", 0),
+    ("Users", "string", 1),
+    ("Groups", "string", 1),
+    ("ServiceAccounts", "string", 1),
+]
+
 PRINTERS: dict[tuple[str, str], tuple[list[Column], Callable[[Obj], Row]]] = {
+    ("", "configmaps"): ([("Name", "string", 0), ("Data", "integer", 0), ("Age", "string", 0)], _config_map),
+    ("", "secrets"): (
+        [("Name", "string", 0), ("Type", "string", 0), ("Data", "integer", 0), ("Age", "string", 0)],
+        _secret,
+    ),
+    ("", "serviceaccounts"): (
+        [("Name", "string", 0), ("Secrets", "integer", 0), ("Age", "string", 0)],
+        _service_account,
+    ),
+    ("", "events"): (
+        [
+            ("Last Seen", "string", 0),
+            ("Type", "string", 0),
+            ("Reason", "string", 0),
+            ("Object", "string", 0),
+            ("Subobject", "string", 1),
+            ("Source", "string", 1),
+            ("Message", "string", 0),
+            ("First Seen", "string", 1),
+            ("Count", "integer", 1),
+            ("Name", "string", 1),
+        ],
+        _event,
+    ),
+    ("coordination.k8s.io", "leases"): (
+        [("Name", "string", 0), ("Holder", "string", 0), ("Age", "string", 0)],
+        _lease,
+    ),
+    ("rbac.authorization.k8s.io", "roles"): (_ROLE_COLUMNS, _role),
+    ("rbac.authorization.k8s.io", "clusterroles"): (_ROLE_COLUMNS, _role),
+    ("rbac.authorization.k8s.io", "rolebindings"): (_BINDING_COLUMNS, _role_binding),
+    ("rbac.authorization.k8s.io", "clusterrolebindings"): (_BINDING_COLUMNS, _role_binding),
     ("", "pods"): (
         [
             ("Name", "string", 0),
@@ -285,10 +398,8 @@ def to_table(rtype: ResourceType, version: str, items: list[Obj], list_meta: Obj
     elif not rtype.builtin:
         columns, row = _custom_columns(rtype, version)
     else:
-        columns, row = (
-            [("Name", "string", 0), ("Age", "string", 0)],
-            lambda o: [o["metadata"]["name"], _age(o)],
-        )
+        # Upstream's default table convertor, which CustomResourceDefinitions get too.
+        columns, row = _ROLE_COLUMNS, _role
     definitions = [
         {
             "name": name,
