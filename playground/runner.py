@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import functools
 import socket
@@ -130,6 +131,17 @@ def _seeded(seed: str, random_seed: int) -> bytes:
     return api.snapshot()
 
 
+# Server threads that may still be shutting down after stop() returned.
+_threads: list[threading.Thread] = []
+
+
+@atexit.register
+def _join_stopping_servers() -> None:
+    # Daemon threads are killed mid-shutdown at interpreter exit; let them finish cleanly first.
+    for thread in _threads:
+        thread.join(timeout=2)
+
+
 def start(seed: str = "empty", *, host: str = "127.0.0.1", port: int = 0, random_seed: int = 0) -> Playground:
     """Seeds a fresh cluster and serves it; returns once the server accepts connections."""
     api = ApiServer(seed=random_seed)
@@ -148,6 +160,8 @@ def start(seed: str = "empty", *, host: str = "127.0.0.1", port: int = 0, random
     server = _Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="playground", daemon=True)
     thread.start()
+    _threads[:] = [t for t in _threads if t.is_alive()]
+    _threads.append(thread)
     while not server.started:
         if not thread.is_alive():
             raise RuntimeError("the playground server failed to start")
