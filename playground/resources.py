@@ -9,8 +9,35 @@ from typing import Any
 
 from playground.errors import ApiError
 
-# Fields the real API server lets list/watch filter on, beyond metadata.name/namespace.
-_POD_FIELDS = frozenset({"status.phase", "spec.nodeName", "spec.restartPolicy", "status.podIP"})
+# Fields the real API server lets list/watch filter on, beyond metadata.name/namespace (each
+# registry's ToSelectableFields upstream).
+_POD_FIELDS = frozenset(
+    {
+        "status.phase",
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "status.podIP",
+        "status.nominatedNodeName",
+    }
+)
+# Since 1.31: kube-proxy and kubelet skip headless Services with spec.clusterIP!=None.
+_SERVICE_FIELDS = frozenset({"spec.clusterIP", "spec.type"})
+_EVENT_FIELDS = frozenset(
+    {
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "type",
+    }
+)
 _BASE_FIELDS = frozenset({"metadata.name", "metadata.namespace"})
 
 
@@ -69,7 +96,14 @@ def _grouped(group: str, plural: str, kind: str, namespaced: bool = True, **kw: 
 
 
 BUILTIN_TYPES: tuple[ResourceType, ...] = (
-    _core("namespaces", "Namespace", False, short_names=("ns",), subresources=frozenset({"status"})),
+    _core(
+        "namespaces",
+        "Namespace",
+        False,
+        short_names=("ns",),
+        subresources=frozenset({"status"}),
+        extra_field_selectors=frozenset({"status.phase"}),
+    ),
     _core(
         "pods",
         "Pod",
@@ -84,12 +118,13 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         short_names=("svc",),
         categories=("all",),
         subresources=frozenset({"status"}),
+        extra_field_selectors=_SERVICE_FIELDS,
     ),
     _core("endpoints", "Endpoints", short_names=("ep",)),
     _core("configmaps", "ConfigMap", short_names=("cm",)),
     _core("secrets", "Secret", extra_field_selectors=frozenset({"type"})),
     _core("serviceaccounts", "ServiceAccount", short_names=("sa",)),
-    _core("events", "Event", short_names=("ev",)),
+    _core("events", "Event", short_names=("ev",), extra_field_selectors=_EVENT_FIELDS),
     _grouped(
         "apps",
         "deployments",
