@@ -620,12 +620,33 @@ def test_field_selectors(core: client.CoreV1Api) -> None:
     assert [s.metadata.name for s in both.items] == ["web-svc"]
 
 
+def test_kind_specific_field_selectors(core: client.CoreV1Api) -> None:
+    balancers = core.list_service_for_all_namespaces(field_selector="spec.type=LoadBalancer")
+    assert [s.metadata.name for s in balancers.items] == ["istio-ingressgateway"]
+    headless = core.list_namespaced_service("istio-system", field_selector="spec.clusterIP=None")
+    assert [s.metadata.name for s in headless.items] == ["jaeger-agent", "jaeger-collector-headless"]
+    assert [n.metadata.name for n in core.list_namespace(field_selector="status.phase!=Active").items] == []
+    core.create_namespaced_event(
+        APP_NS,
+        client.CoreV1Event(
+            metadata=client.V1ObjectMeta(name="web.1"),
+            involved_object=client.V1ObjectReference(kind="Pod", name="web-1", namespace=APP_NS),
+            reason="Unhealthy",
+            type="Warning",
+        ),
+    )
+    events = core.list_namespaced_event(APP_NS, field_selector="involvedObject.name=web-1,type=Warning")
+    assert [e.reason for e in events.items] == ["Unhealthy"]
+
+
 def test_an_unsupported_field_selector_is_a_bad_request(core: client.CoreV1Api) -> None:
-    code, body = failure(lambda: core.list_namespaced_service(APP_NS, field_selector="spec.type=ClusterIP"))
+    code, body = failure(
+        lambda: core.list_namespaced_service(APP_NS, field_selector="spec.sessionAffinity=None")
+    )
 
     assert code == 400
     assert body["reason"] == "BadRequest"
-    assert body["message"] == "field label not supported: spec.type"
+    assert body["message"] == "field label not supported: spec.sessionAffinity"
 
 
 def test_list_pages_with_limit_and_continue(core: client.CoreV1Api) -> None:
