@@ -35,7 +35,13 @@ from handlers.parse import format_duration
 from handlers.reply import Reply, Target
 from mesh.errors import MeshError, NotFound
 from mesh.faults import FaultSpec, InvalidFault, abort_fault, delay_fault
-from mesh.virtualservices import apply_fault, clear_fault, plan_fault, sidecarless_callers
+from mesh.virtualservices import (
+    apply_fault,
+    clear_fault,
+    list_marked_faults,
+    plan_fault,
+    sidecarless_callers,
+)
 
 VERB = "fault"
 HELP = "inject an HTTP delay or abort that ends by itself; list, extend or clear faults"
@@ -276,10 +282,23 @@ def _inject(command: InjectCommand, ctx: Context) -> Reply:
         applied = apply_fault(ctx.kube, plan)
     except MeshError as exc:
         _fail(ctx, experiment_id, str(exc))
-        return Reply.error(
-            f"Could not inject the fault on {service}.{namespace}: {exc}\nNothing was changed.",
-            target=target,
-        )
+        # The error says whether the undo worked; when it did not, name what stayed and how to end it.
+        lines = [
+            f"Could not inject the fault on {service}.{namespace} "
+            f"(experiment {experiment_id}, recorded as failed): {exc}"
+        ]
+        left = _left_behind(ctx, namespace, experiment_id)
+        if left is None:
+            lines.append(
+                f"⚠ could not check whether experiment {experiment_id} stayed in a VirtualService: "
+                f"`fault clear {experiment_id}` removes it if so"
+            )
+        elif left:
+            lines.append(
+                f"⚠ experiment {experiment_id} is still in VirtualService {', '.join(left)}: "
+                f"`fault clear {experiment_id}` removes it"
+            )
+        return Reply.error("\n".join(lines), target=target, experiment_id=experiment_id)
     with ctx.store.write() as session:
         mark_active(session=session, experiment_id=experiment_id, changes=changes, now=started)
     warnings = list(applied.warnings)
@@ -303,6 +322,15 @@ def _inject(command: InjectCommand, ctx: Context) -> Reply:
     ]
     lines += [f"⚠ {w}" for w in warnings]
     return Reply("\n".join(lines), experiment_id=experiment_id, target=target)
+
+
+def _left_behind(ctx: Context, namespace: str, experiment_id: str) -> list[str] | None:
+    """The VirtualServices still carrying the experiment; None when they cannot be read."""
+    try:
+        marked = list_marked_faults(ctx.kube, namespace)
+    except MeshError:
+        return None
+    return sorted({m.vs_name for m in marked if m.experiment_id == experiment_id})
 
 
 def _parameters(spec: FaultSpec) -> dict[str, object]:

@@ -34,8 +34,8 @@ class Reply:
         )
 
     @classmethod
-    def error(cls, text: str, *, target: Target | None = None) -> Reply:
-        return cls(text, outcome="error", target=target or Target())
+    def error(cls, text: str, *, target: Target | None = None, experiment_id: str | None = None) -> Reply:
+        return cls(text, outcome="error", target=target or Target(), experiment_id=experiment_id)
 
     @classmethod
     def denied(cls, text: str) -> Reply:
