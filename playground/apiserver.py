@@ -282,6 +282,10 @@ class ApiServer:
                     )
             self._namespace_guard(rtype, target.namespace)
             warnings = self._validate(target, obj, field_validation)
+            if obj["metadata"].get("resourceVersion") and not dry_run:
+                # etcd3's store refuses this before it looks for the name; the error is no Status,
+                # so the handler answers a bare 500 without a reason.
+                raise ApiError(500, "", "resourceVersion should not be set on objects to be created")
             if self.store.exists(rtype.key, target.namespace, meta["name"]):
                 raise errors.already_exists(rtype.plural, meta["name"], rtype.group)
             self._init_metadata(rtype, obj)

@@ -49,9 +49,10 @@ class ApiError(Exception):
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
             "code": self.code,
         }
+        if self.reason:  # omitempty: errors that are no Status upstream carry none
+            body["reason"] = self.reason
         if details:
             body["details"] = details
         return body
