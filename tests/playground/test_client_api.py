@@ -269,7 +269,6 @@ def test_create_answers_201_with_server_set_metadata(core: client.CoreV1Api) -> 
     before = int(core.list_namespaced_config_map("default").metadata.resource_version)
     sent = config_map("settings")
     sent.metadata.uid = "client-chosen"
-    sent.metadata.resource_version = "1"
 
     created, code, headers = core.create_namespaced_config_map_with_http_info("default", sent)
 
@@ -283,6 +282,19 @@ def test_create_answers_201_with_server_set_metadata(core: client.CoreV1Api) -> 
     assert created.kind == "ConfigMap" and created.api_version == "v1"
     assert headers["Content-Type"] == "application/json"
     assert core.read_namespaced_config_map("settings", "default") == created
+
+
+def test_create_with_a_resource_version_is_refused(core: client.CoreV1Api) -> None:
+    copied = config_map("copy")
+    copied.metadata.resource_version = "42"
+
+    code, body = failure(lambda: core.create_namespaced_config_map("default", copied))
+
+    # etcd's store rejects it with a plain error, which the API server sends as a reason-less 500.
+    assert code == 500
+    assert body["message"] == "resourceVersion should not be set on objects to be created"
+    assert "reason" not in body
+    assert core.list_namespaced_config_map("default").items == []
 
 
 def test_resource_versions_increase_across_kinds(core: client.CoreV1Api) -> None:
