@@ -8,6 +8,7 @@ import bot
 from bot.cli import demo as demo_cli
 from bot.cli import playground as playground_cli
 from bot.cli import run as run_cli
+from bot.cli import serve as serve_cli
 from bot.cli import store as store_cli
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
@@ -16,6 +17,7 @@ app.command("demo")(demo_cli.demo)
 app.command("migrate")(store_cli.migrate)
 app.command("run")(run_cli.run)
 app.command("chat")(run_cli.chat)
+app.command("serve")(serve_cli.serve)
 app.add_typer(store_cli.audit_app, name="audit")
 
 

@@ -1,0 +1,264 @@
+"""The service: a FastAPI app with Slack's endpoint, health, metrics and the /api/v1 JSON API.
+
+``create_app`` only assembles; clients are built in the lifespan and kept on ``app.state``, so
+tests pass their own pipeline (a playground cluster, a temporary store) and Slack client (a local
+fake) instead of patching anything:
+
+    app = create_app(settings, pipeline=pipeline)
+    with TestClient(app) as client:   # the lifespan runs, and work after an ack with it
+        client.post("/slack/events", ...)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import Any
+
+import kubernetes.client
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
+from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import api
+from bot.api import HttpServices
+from bot.authz import RoleAuthorizer
+from bot.confirm import PendingConfirmations, needs_confirmation
+from bot.metrics import CONTENT_TYPE, Metrics
+from bot.pipeline import Pipeline
+from bot.services import build_pipeline
+from bot.settings import Settings
+from bot.slack import messages
+from bot.slack.bolt import build_bolt_app
+from bot.slack.client import async_web_client, sync_web_client
+from bot.slack.front import SlackFront
+from bot.slack.groups import UserGroups
+from bot.slack.threads import Threads
+from bot.store import Store, StoreError, list_active
+from bot.store.migrate import current_revision, head_revision
+
+log = logging.getLogger(__name__)
+
+# How often unanswered confirmation questions are looked for, to withdraw (audit) them.
+SWEEP_SECONDS = 15.0
+# On shutdown, commands already acknowledged get this long to finish and report.
+DRAIN_SECONDS = 30.0
+READY_TIMEOUT_SECONDS = 3.0
+
+
+class ConfigurationError(Exception):
+    """The settings cannot start the service; the message says which one to fix."""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    pipeline: Pipeline | None = None,
+    slack_client: AsyncWebClient | None = None,
+    socket_mode: bool = False,
+) -> FastAPI:
+    """The meshbot service. Without a pipeline one is built from ``settings`` at start-up (and
+    closed at shutdown); without a Slack client one is built from the Slack settings, if any."""
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        base: Pipeline = (
+            pipeline if pipeline is not None else await asyncio.to_thread(build_pipeline, settings)
+        )
+        async with contextlib.AsyncExitStack() as stack:
+            if pipeline is None:
+                stack.callback(base.store.dispose)
+                stack.callback(base.kube.close)
+            services = _services(settings, base)
+            client = slack_client or _slack_client(settings)
+            if client is not None:
+                await stack.enter_async_context(_slack(app, services, settings, client, socket_mode))
+            app.state.services = services
+            sweeper = asyncio.create_task(_sweep(services))
+            stack.callback(sweeper.cancel)
+            yield
+
+    app = FastAPI(title="meshbot", lifespan=lifespan, docs_url="/api/docs", openapi_url="/api/openapi.json")
+    app.include_router(api.router)
+    app.add_api_route("/healthz", healthz, methods=["GET"])
+    app.add_api_route("/readyz", readyz, methods=["GET"])
+    app.add_api_route("/metrics", metrics, methods=["GET"])
+    app.add_api_route("/slack/events", slack_events, methods=["POST"])
+    return app
+
+
+def _services(settings: Settings, base: Pipeline) -> HttpServices:
+    metrics = Metrics()
+    metrics.count_active_experiments(lambda: _count_active(base.store))
+    return HttpServices(
+        settings=settings,
+        pipeline=base,
+        api_pipeline=replace(base, confirm=needs_confirmation),
+        metrics=metrics,
+        confirmations=PendingConfirmations(base.policy.confirm.expires_after),
+    )
+
+
+def _slack_client(settings: Settings) -> AsyncWebClient | None:
+    if settings.slack_bot_token is None:
+        log.warning("SLACK_BOT_TOKEN is not set: the Slack front is off, /slack/events answers 404")
+        return None
+    return async_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+
+
+@contextlib.asynccontextmanager
+async def _slack(
+    app: FastAPI, services: HttpServices, settings: Settings, client: AsyncWebClient, socket_mode: bool
+) -> AsyncIterator[None]:
+    base = services.pipeline
+    groups = UserGroups(
+        sync_web_client(client.token, client.base_url), ttl_seconds=settings.usergroup_cache_seconds
+    )
+    metrics = services.metrics
+    threads = Threads(
+        client,
+        base.store,
+        on_failure=lambda method: metrics.slack_api_failures.labels(method).inc(),
+        loop=asyncio.get_running_loop(),
+    )
+    front = SlackFront(
+        pipeline=replace(base, authorize=RoleAuthorizer(groups), confirm=needs_confirmation),
+        client=client,
+        threads=threads,
+        confirmations=services.confirmations,
+        metrics=metrics,
+    )
+    secret = settings.slack_signing_secret
+    if not socket_mode and secret is None:
+        raise ConfigurationError("SLACK_SIGNING_SECRET is not set: HTTP mode cannot verify Slack's requests")
+    bolt = build_bolt_app(
+        client=client,
+        signing_secret=None if socket_mode else secret.get_secret_value() if secret else None,
+        front=front,
+        metrics=metrics,
+    )
+    services.front = front
+    app.state.threads = threads
+    app.state.bolt = bolt
+    socket = None
+    if socket_mode:
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        if settings.slack_app_token is None:
+            raise ConfigurationError("SLACK_APP_TOKEN is not set: Socket Mode needs an xapp- token")
+        socket = AsyncSocketModeHandler(bolt, settings.slack_app_token.get_secret_value(), web_client=client)
+        await socket.connect_async()
+        log.info("connected to Slack over Socket Mode")
+    else:
+        services.slack_handler = AsyncSlackRequestHandler(bolt)
+    try:
+        yield
+    finally:
+        if not await front.drain(DRAIN_SECONDS):
+            log.warning("shutting down with Slack commands still running; their results are in the store")
+        if socket is not None:
+            await socket.close_async()
+
+
+async def _sweep(services: HttpServices) -> None:
+    while True:
+        await asyncio.sleep(SWEEP_SECONDS)
+        if services.front is not None:
+            try:
+                await services.front.expire_questions()
+            except Exception:
+                log.exception("could not withdraw expired confirmation questions")
+
+
+def _count_active(store: Store) -> int:
+    with store.read() as session:
+        return len(list_active(session=session))
+
+
+def _services_of(request: Request) -> HttpServices:
+    services: HttpServices = request.app.state.services
+    return services
+
+
+# ---------------------------------------------------------------- routes
+
+
+async def healthz() -> dict[str, str]:
+    """The process is alive and serving; says nothing about its dependencies (see /readyz)."""
+    return {"status": "ok"}
+
+
+async def readyz(request: Request) -> JSONResponse:
+    """Ready to take commands: the database is reachable and migrated, the Kubernetes API answers."""
+    pipeline = _services_of(request).pipeline
+    database, cluster = await asyncio.gather(
+        asyncio.to_thread(_database_problem, pipeline.store),
+        asyncio.to_thread(_cluster_problem, pipeline),
+    )
+    reasons = {
+        name: problem for name, problem in (("database", database), ("kubernetes", cluster)) if problem
+    }
+    if reasons:
+        return JSONResponse({"ready": False, "reasons": reasons}, status_code=503)
+    return JSONResponse({"ready": True})
+
+
+def _database_problem(store: Store) -> str | None:
+    try:
+        current = current_revision(store.engine)
+    except StoreError as exc:
+        return str(exc)
+    except Exception as exc:
+        return f"cannot read the schema revision of {store.display_url}: {exc.__class__.__name__}"
+    head = head_revision()
+    if current != head:
+        state = "has no meshbot schema" if current is None else f"is at revision {current}"
+        return f"database {store.display_url} {state}, not {head}: run `meshbot migrate`"
+    return None
+
+
+def _cluster_problem(pipeline: Pipeline) -> str | None:
+    try:
+        kubernetes.client.VersionApi(pipeline.kube.api_client).get_code(
+            _request_timeout=READY_TIMEOUT_SECONDS
+        )
+    except Exception as exc:
+        return f"cannot reach the Kubernetes API at {pipeline.kube.host}: {exc.__class__.__name__}"
+    return None
+
+
+async def metrics(request: Request) -> Response:
+    body = await asyncio.to_thread(_services_of(request).metrics.exposition)
+    return Response(body, media_type=CONTENT_TYPE)
+
+
+async def slack_events(request: Request) -> Response:
+    """Slash commands, button presses and events, through Bolt; its reply is the ack."""
+    services = _services_of(request)
+    if services.slack_handler is None:
+        return JSONResponse({"error": messages.SLACK_NOT_CONFIGURED}, status_code=404)
+    started = time.perf_counter()
+    response: Response = await services.slack_handler.handle(request)
+    elapsed = time.perf_counter() - started
+    if response.status_code == 401:
+        reason = "signature" if b"invalid request" in bytes(response.body) else "authorization"
+        services.metrics.slack_rejected.labels(reason).inc()
+        client = request.client.host if request.client else "-"
+        log.warning("refused a Slack request from %s: %s check failed", client, reason)
+    else:
+        services.metrics.ack_seconds.labels(_kind(await request.body(), request.headers)).observe(elapsed)
+    return response
+
+
+def _kind(body: bytes, headers: Any) -> str:
+    if "json" in headers.get("content-type", ""):
+        return "event"
+    if body.startswith(b"payload="):
+        return "interactive"
+    return "command" if b"command=" in body else "other"

@@ -1,0 +1,67 @@
+"""``meshbot serve``: the Slack front, health, metrics and the JSON API, under uvicorn.
+
+Every setting is checked before anything starts; each problem is one line on stderr, and the
+process exits 1, so a broken deployment says what to fix in its first log lines.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import typer
+import uvicorn
+from pydantic import ValidationError
+
+from bot.app import create_app
+from bot.policy import PolicyError
+from bot.services import build_pipeline
+from bot.settings import Settings
+from bot.slack.config import slack_problems
+from bot.store import StoreError
+from mesh.errors import MeshError
+
+EXIT_CONFIG = 1
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        for error in exc.errors():
+            field = ".".join(str(p) for p in error["loc"])
+            # Never echo the offending input: it may be a secret.
+            typer.echo(f"error: setting {field}: {error['msg']}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default MESHBOT_HOST, 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default MESHBOT_PORT, 3000).")] = None,
+    socket_mode: Annotated[
+        bool, typer.Option("--socket-mode", help="Receive Slack requests over Socket Mode (SLACK_APP_TOKEN).")
+    ] = False,
+) -> None:
+    """Run meshbot's service: /slack/events, /healthz, /readyz, /metrics and /api/v1."""
+    settings = load_settings()
+    problems = slack_problems(settings, socket_mode=socket_mode)
+    for problem in problems:
+        typer.echo(f"error: {problem}", err=True)
+    if problems:
+        raise typer.Exit(EXIT_CONFIG)
+    if settings.api_token is None:
+        typer.echo("note: MESHBOT_API_TOKEN is not set: /api/v1 answers 401 to every request", err=True)
+    try:
+        pipeline = build_pipeline(settings)
+    except (PolicyError, StoreError, MeshError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(EXIT_CONFIG) from None
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    app = create_app(settings, pipeline=pipeline, socket_mode=socket_mode)
+    try:
+        uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
+    finally:
+        pipeline.store.dispose()
+        pipeline.kube.close()

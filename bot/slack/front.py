@@ -1,0 +1,405 @@
+"""What the Slack listeners do once they have acknowledged: run the pipeline, answer in Slack.
+
+The pipeline is synchronous (the Kubernetes client is), so it runs in a worker thread while the
+event loop keeps acknowledging other requests. Results reach Slack through the slash command's
+``response_url`` (ephemeral replies) or ``chat.postMessage``; a fault gets its own thread
+(bot.slack.threads). Whatever Slack does, the command's result is already in the store: a failed
+delivery is logged and counted, never retried forever.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.confirm import Pending, PendingConfirmations
+from bot.metrics import Metrics, verb_label
+from bot.pipeline import Pipeline, Unconfirmed
+from bot.slack import messages, render
+from bot.slack.client import webhook_client
+from bot.slack.threads import SLACK_FAILURES, Threads
+from bot.store import Actor, Experiment, ExperimentState, Source, list_active
+from handlers.reply import Reply
+
+log = logging.getLogger(__name__)
+
+# response_url takes 5 posts in 30 minutes; keep one for a later answer to a question.
+MAX_RESPONSE_URL_PAGES = 4
+_LIVE = (ExperimentState.ACTIVE.value, ExperimentState.ENDING.value)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a request came from in Slack: who, in which channel, and how to answer them."""
+
+    actor: Actor
+    channel: str | None
+    response_url: str | None = None
+
+
+class SlackFront:
+    def __init__(
+        self,
+        *,
+        pipeline: Pipeline,
+        client: AsyncWebClient,
+        threads: Threads,
+        confirmations: PendingConfirmations,
+        metrics: Metrics,
+    ) -> None:
+        self.pipeline = pipeline
+        self.client = client
+        self.threads = threads
+        self.confirmations = confirmations
+        self.metrics = metrics
+        self._inflight = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # ------------------------------------------------------------ entry points (after ack)
+
+    async def command(self, text: str, origin: Origin) -> None:
+        """A /mesh slash command."""
+        async with self._tracked():
+            reply, delivered = await self.run(text, origin)
+            if isinstance(reply, Unconfirmed):
+                await self._ask(reply, text, origin)
+            elif not delivered:
+                await self.deliver(reply, origin)
+
+    async def stop_pressed(self, experiment_id: str, origin: Origin) -> None:
+        await self._button_command(f"fault clear {experiment_id}", origin)
+
+    async def extend_pressed(self, experiment_id: str, origin: Origin) -> None:
+        await self._button_command(f"fault extend {experiment_id} {render.EXTEND_BY}", origin)
+
+    async def confirm_pressed(self, token: str, origin: Origin) -> None:
+        async with self._tracked():
+            pending = self.confirmations.peek(token)
+            if pending is None:
+                await self._tell(origin, messages.QUESTION_GONE)
+                return
+            if not _same_person(pending.actor, origin.actor):
+                await self._tell(origin, messages.only_asker_confirms(pending.actor.user_id))
+                return
+            await self._answer(token, origin, approved=False)
+
+    async def approve_pressed(self, token: str, origin: Origin) -> None:
+        async with self._tracked():
+            pending = self.confirmations.peek(token)
+            if pending is None:
+                await self._tell(origin, messages.QUESTION_GONE)
+                return
+            if _same_person(pending.actor, origin.actor):
+                await self._tell(origin, messages.SECOND_PERSON_NEEDED)
+                return
+            await self._answer(token, origin, approved=True)
+
+    async def cancel_pressed(self, token: str, origin: Origin) -> None:
+        async with self._tracked():
+            pending = self.confirmations.peek(token)
+            if pending is None:
+                await self._tell(origin, messages.QUESTION_GONE)
+                return
+            if not _same_person(pending.actor, origin.actor):
+                await self._tell(origin, messages.only_asker_cancels(pending.actor.user_id))
+                return
+            taken = self.confirmations.take(token)
+            if taken is None:
+                await self._tell(origin, messages.QUESTION_GONE)
+                return
+            why = messages.cancelled_by(origin.actor)
+            await asyncio.to_thread(
+                self.pipeline.withdraw,
+                taken.text,
+                actor=taken.actor,
+                source=taken.source,
+                channel=taken.channel,
+                why=why,
+            )
+            self.metrics.commands.labels(verb_label(taken.text), "refused", "slack").inc()
+            await self._replace(origin, render.answered(taken, f":no_entry_sign: {why}"), why)
+
+    async def expire_questions(self) -> int:
+        """Withdraw (audit) the questions nobody answered in time; run now and then by the app."""
+        gone = self.confirmations.expire()
+        for pending in gone:
+            await asyncio.to_thread(
+                self.pipeline.withdraw,
+                pending.text,
+                actor=pending.actor,
+                source=pending.source,
+                channel=pending.channel,
+                why=messages.NOT_CONFIRMED_IN_TIME,
+            )
+            if pending.response_url:
+                await self._post_response_url(
+                    pending.response_url,
+                    blocks=render.answered(pending, messages.NOT_CONFIRMED_IN_TIME),
+                    text=messages.NOT_CONFIRMED_IN_TIME,
+                    replace_original=True,
+                )
+        return len(gone)
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait for commands still running (shutdown); False when some were still busy."""
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    # ------------------------------------------------------------ running
+
+    async def run(
+        self, text: str, origin: Origin, *, confirmed_by: Actor | None = None
+    ) -> tuple[Reply, bool]:
+        """Run through the pipeline, then keep fault threads in step. Returns the reply and
+        whether it was already shown (in a new fault's thread)."""
+        before = await asyncio.to_thread(self._threaded_live, text)
+        reply = await asyncio.to_thread(
+            self.pipeline.run,
+            text,
+            actor=origin.actor,
+            source=Source.SLACK,
+            channel=origin.channel,
+            on_progress=_log_progress,
+            confirmed_by=confirmed_by,
+        )
+        outcome = "held" if isinstance(reply, Unconfirmed) else reply.outcome
+        self.metrics.commands.labels(verb_label(text), outcome, "slack").inc()
+        if isinstance(reply, Unconfirmed):
+            return reply, False
+        delivered = await self.sync_threads(before, reply, by=origin.actor)
+        return reply, delivered
+
+    async def sync_threads(self, before: dict[str, Experiment], reply: Reply, *, by: Actor) -> bool:
+        """Start a new fault's thread, redraw an extended one, finish the ones that ended.
+        True when the reply itself went into a new thread."""
+        delivered = False
+        by_id = by.user_id if by.team_id else None
+        if reply.ok and reply.experiment_id:
+            experiment = await asyncio.to_thread(self.threads.load, reply.experiment_id)
+            if experiment is not None and experiment.state == ExperimentState.ACTIVE.value:
+                if experiment.thread_ts is None and experiment.id not in before:
+                    delivered = await self.threads.start(experiment.id, details=reply.text) is not None
+                elif experiment.thread_ts is not None:
+                    await self.threads.refresh_parent(experiment)
+                    await self.threads.post_to_thread(experiment, reply.text, by=by_id)
+        for experiment_id in before:
+            experiment = await asyncio.to_thread(self.threads.load, experiment_id)
+            if experiment is None or experiment.state in _LIVE:
+                continue
+            lines = [line for line in reply.text.splitlines() if experiment_id in line] or [reply.text]
+            await self.threads.post_to_thread(experiment, "\n".join(lines), by=by_id)
+            await self.threads.finish_parent(experiment, messages.how_it_ended(experiment))
+        return delivered
+
+    def threaded_live(self, text: str) -> dict[str, Experiment]:
+        return self._threaded_live(text)
+
+    def _threaded_live(self, text: str) -> dict[str, Experiment]:
+        # Only fault commands end or extend experiments; skip the query for everything else.
+        if verb_label(text) != "fault":
+            return {}
+        with self.pipeline.store.read() as session:
+            return {e.id: e for e in list_active(session=session) if e.thread_ts}
+
+    async def _button_command(self, text: str, origin: Origin) -> None:
+        async with self._tracked():
+            reply, delivered = await self.run(text, origin)
+            if isinstance(reply, Unconfirmed):
+                await self._ask(reply, text, origin)
+                return
+            if not reply.ok:
+                await self._ephemeral(origin, reply)
+                return
+            experiment = await asyncio.to_thread(self.threads.load, reply.experiment_id or "")
+            if not delivered and (experiment is None or experiment.thread_ts is None):
+                await self._ephemeral(origin, reply)
+
+    async def _answer(self, token: str, origin: Origin, *, approved: bool) -> None:
+        pending = self.confirmations.take(token)
+        if pending is None:
+            await self._tell(origin, messages.QUESTION_GONE)
+            return
+        if self.confirmations.expired(pending):
+            await asyncio.to_thread(
+                self.pipeline.withdraw,
+                pending.text,
+                actor=pending.actor,
+                source=pending.source,
+                channel=pending.channel,
+                why=messages.NOT_CONFIRMED_IN_TIME,
+            )
+            await self._replace(
+                origin, render.answered(pending, messages.NOT_CONFIRMED_IN_TIME), messages.EXPIRED
+            )
+            return
+        asker = Origin(pending.actor, pending.channel, pending.response_url)
+        reply, delivered = await self.run(pending.text, asker, confirmed_by=origin.actor)
+        if approved and reply.outcome == "denied":
+            # This approver may not; the question stays open for someone who may.
+            self.confirmations.put_back(pending)
+            await self._ephemeral(origin, reply)
+            return
+        verb = messages.approved_by(origin.actor) if approved else messages.CONFIRMED
+        first = reply.text.splitlines()[0] if reply.text else reply.outcome
+        await self._replace(origin, render.answered(pending, f"{verb}: {first}"), f"{verb}: {first}")
+        if not delivered:
+            await self.deliver(reply, asker)
+
+    # ------------------------------------------------------------ answering in Slack
+
+    async def deliver(self, reply: Reply, origin: Origin) -> None:
+        """Ephemeral replies through response_url; the rest to the channel with chat.postMessage."""
+        expires_at = await asyncio.to_thread(self._expiry, reply.experiment_id)
+        pages = render.pages(reply, expires_at=expires_at)
+        text = render.fallback_text(reply)
+        if reply.ephemeral or not origin.channel:
+            for page in pages[:MAX_RESPONSE_URL_PAGES]:
+                if origin.response_url:
+                    await self._post_response_url(origin.response_url, blocks=page, text=text)
+                elif origin.channel:
+                    await self._call(
+                        "chat.postEphemeral",
+                        channel=origin.channel,
+                        user=origin.actor.user_id,
+                        text=text,
+                        blocks=page,
+                    )
+            return
+        for page in pages:
+            if (
+                await self._call(
+                    "chat.postMessage", channel=origin.channel, text=text, blocks=page, unfurl_links=False
+                )
+                is None
+            ):
+                # Not in the channel, or Slack failing: the slash command's response_url may still work.
+                if origin.response_url:
+                    await self._post_response_url(
+                        origin.response_url, blocks=page, text=text, response_type="in_channel"
+                    )
+                else:
+                    return
+
+    async def _ask(self, reply: Unconfirmed, text: str, origin: Origin) -> None:
+        pending = self.confirmations.hold(
+            text=text,
+            actor=origin.actor,
+            source=Source.SLACK,
+            channel=origin.channel,
+            question=reply.question,
+        )
+        pending.response_url = origin.response_url
+        blocks = render.question(pending)
+        if pending.question.two_person and origin.channel:
+            # Others must see it to approve it.
+            posted = await self._call(
+                "chat.postMessage", channel=origin.channel, text=reply.text, blocks=blocks
+            )
+            if posted is not None:
+                pending.message_ts = str(posted["ts"])
+                await self._tell(origin, messages.WAITING_FOR_APPROVAL)
+                return
+        if origin.response_url:
+            await self._post_response_url(origin.response_url, blocks=blocks, text=reply.text)
+        elif origin.channel:
+            await self._call(
+                "chat.postEphemeral",
+                channel=origin.channel,
+                user=origin.actor.user_id,
+                text=reply.text,
+                blocks=blocks,
+            )
+
+    async def _ephemeral(self, origin: Origin, reply: Reply) -> None:
+        if origin.channel is None:
+            return
+        await self._call(
+            "chat.postEphemeral",
+            channel=origin.channel,
+            user=origin.actor.user_id,
+            text=render.fallback_text(reply),
+            blocks=render.render(reply),
+        )
+
+    async def _tell(self, origin: Origin, text: str) -> None:
+        await self._ephemeral(origin, Reply(text, ephemeral=True))
+
+    async def _replace(self, origin: Origin, blocks: list[dict[str, Any]], text: str) -> None:
+        """Replace the message whose button was pressed (origin.response_url is the button's)."""
+        if origin.response_url:
+            await self._post_response_url(
+                origin.response_url, blocks=blocks, text=text, replace_original=True
+            )
+
+    async def _post_response_url(
+        self,
+        url: str,
+        *,
+        blocks: list[dict[str, Any]],
+        text: str,
+        response_type: str = "ephemeral",
+        replace_original: bool = False,
+    ) -> bool:
+        try:
+            response = await webhook_client(url).send(
+                text=text, blocks=blocks, response_type=response_type, replace_original=replace_original
+            )
+        except SLACK_FAILURES as exc:
+            log.error("posting to response_url failed: %s", exc)
+            self.metrics.slack_api_failures.labels("response_url").inc()
+            return False
+        if response.status_code != 200:
+            log.error("response_url answered %s: %s", response.status_code, response.body)
+            self.metrics.slack_api_failures.labels("response_url").inc()
+            return False
+        return True
+
+    async def _call(self, method: str, **kwargs: Any) -> Any:
+        try:
+            return await self.client.api_call(method, json=kwargs)
+        except SLACK_FAILURES as exc:
+            log.error("Slack %s failed for channel %s: %s", method, kwargs.get("channel"), exc)
+            self.metrics.slack_api_failures.labels(method).inc()
+            return None
+
+    def _expiry(self, experiment_id: str | None) -> datetime | None:
+        if not experiment_id:
+            return None
+        experiment = self.threads.load(experiment_id)
+        return experiment.expires_at if experiment is not None and experiment.state in _LIVE else None
+
+    @contextlib.asynccontextmanager
+    async def _tracked(self) -> AsyncIterator[None]:
+        self._inflight += 1
+        self._idle.clear()
+        try:
+            yield
+        except Exception:
+            # After the ack nobody is waiting for an exception: log it with the traceback.
+            log.exception("a Slack request failed after it was acknowledged")
+        finally:
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._idle.set()
+
+
+def _same_person(a: Actor, b: Actor) -> bool:
+    return a.user_id == b.user_id and a.team_id == b.team_id
+
+
+def _log_progress(line: str) -> None:
+    log.info("progress: %s", line)
+
+
+__all__ = ["Origin", "Pending", "SlackFront"]

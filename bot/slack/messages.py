@@ -1,0 +1,52 @@
+"""What meshbot says in Slack besides command replies, in one place."""
+
+from __future__ import annotations
+
+from bot.store import Actor, Experiment
+
+
+def working_on(text: str) -> str:
+    shown = text.strip() or "help"
+    return f":hourglass_flowing_sand: Working on `/mesh {shown}`…"
+
+
+QUESTION_GONE = (
+    "This question was already answered or has expired; run the command again if you still want it."
+)
+SECOND_PERSON_NEEDED = "You asked for this one: another authorized person must approve it."
+WAITING_FOR_APPROVAL = "Asked the channel: another authorized person must press Approve before this runs."
+NOT_CONFIRMED_IN_TIME = "not confirmed in time; nothing was done"
+EXPIRED = "This question expired; nothing was done."
+CONFIRMED = "Confirmed"
+SLACK_NOT_CONFIGURED = "Slack is not configured on this meshbot (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET)."
+
+
+def only_asker_confirms(user_id: str) -> str:
+    return f"Only <@{user_id}>, who asked, can confirm this."
+
+
+def only_asker_cancels(user_id: str) -> str:
+    return (
+        f"Only <@{user_id}>, who asked, can cancel this; if you disagree, leave it unapproved "
+        "and it expires by itself."
+    )
+
+
+def name_of(actor: Actor) -> str:
+    return actor.display_name or actor.user_id
+
+
+def cancelled_by(actor: Actor) -> str:
+    return f"cancelled by {name_of(actor)}"
+
+
+def approved_by(actor: Actor) -> str:
+    return f"Approved by {name_of(actor)}"
+
+
+def how_it_ended(experiment: Experiment) -> str:
+    by = experiment.ended_by_name or experiment.ended_by_user
+    when = f" at {experiment.ended_at:%H:%M:%S} UTC" if experiment.ended_at else ""
+    reason = experiment.end_reason or experiment.state
+    detail = f" — {experiment.detail}" if experiment.detail else ""
+    return f"Ended: {reason}{f' by {by}' if by else ''}{when}{detail}."

@@ -1,0 +1,155 @@
+"""A fault's Slack thread: the parent message, replies in it, and the parent's final state.
+
+A fault started from Slack gets a parent message in its channel (what runs where until when,
+with Stop now / Extend 10 min); everything that happens to the experiment afterwards is said in
+that thread. The experiment's ``thread_ts`` links the two, so anything holding the experiment —
+the Slack front, the HTTP API, a later scheduler — can talk in its thread:
+
+    threads = app.state.threads
+    await threads.post_to_thread(experiment, "Guard tripped: error rate above 20%")
+    await threads.finish_parent(experiment, "Expired after 10m")
+
+From a worker thread use the ``*_blocking`` forms. Slack being unreachable never loses anything:
+the experiment is in the store either way; a failure is logged, counted, and reported as False.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import ClientError
+from slack_sdk.errors import SlackApiError, SlackClientError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.slack import render
+from bot.store import Experiment, ExperimentNotFound, Store, get_experiment
+
+log = logging.getLogger(__name__)
+
+SLACK_FAILURES = (SlackApiError, SlackClientError, ClientError, OSError, asyncio.TimeoutError)
+
+
+def remember_thread(store: Store, *, experiment_id: str, thread_ts: str) -> Experiment:
+    """Keep the parent message's ts on the experiment.
+
+    Belongs in bot.store.experiments as ``set_thread(session, experiment_id, thread_ts)``; it
+    lives here until the store grows it.
+    """
+    with store.write() as session:
+        experiment = get_experiment(session=session, experiment_id=experiment_id)
+        experiment.thread_ts = thread_ts
+        session.flush()
+        return experiment
+
+
+class Threads:
+    def __init__(
+        self,
+        client: AsyncWebClient,
+        store: Store,
+        *,
+        on_failure: Callable[[str], None] = lambda _method: None,
+        loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.client = client
+        self.store = store
+        self._on_failure = on_failure
+        self._loop = loop
+
+    async def start(self, experiment_id: str, *, details: str | None = None) -> str | None:
+        """Post the parent message of a new fault and remember it; ``details`` goes in the thread.
+        Returns the thread's ts, or None when Slack could not be reached."""
+        experiment = await asyncio.to_thread(self._load, experiment_id)
+        if experiment is None or not experiment.channel:
+            return None
+        response = await self._call(
+            "chat.postMessage",
+            channel=experiment.channel,
+            text=render.fault_parent_text(experiment),
+            blocks=render.fault_parent(experiment),
+            unfurl_links=False,
+        )
+        if response is None:
+            return None
+        thread_ts = str(response["ts"])
+        experiment = await asyncio.to_thread(
+            remember_thread, self.store, experiment_id=experiment_id, thread_ts=thread_ts
+        )
+        if details:
+            await self.post_to_thread(experiment, details)
+        return thread_ts
+
+    async def post_to_thread(self, experiment: Experiment, text: str, *, by: str | None = None) -> str | None:
+        """Say ``text`` (plain text) in the experiment's thread, as said ``by`` a Slack user id if
+        given; the message's ts, or None (no thread, or Slack unreachable)."""
+        if not experiment.channel or not experiment.thread_ts:
+            return None
+        lines = [render.escape(t) for t in text.splitlines()] or [""]
+        if by:
+            lines[0] = f"<@{by}>: {lines[0]}"
+        blocks = [render.section(chunk) for chunk in render.chunks(lines)]
+        response = await self._call(
+            "chat.postMessage",
+            channel=experiment.channel,
+            thread_ts=experiment.thread_ts,
+            text=render.fallback_text_of(text),
+            blocks=blocks[: render.MAX_BLOCKS],
+            unfurl_links=False,
+        )
+        return str(response["ts"]) if response is not None else None
+
+    async def refresh_parent(self, experiment: Experiment) -> bool:
+        """Redraw a running fault's parent (after an extension: the new end time)."""
+        return await self._update(experiment, render.fault_parent(experiment))
+
+    async def finish_parent(self, experiment: Experiment, text: str) -> bool:
+        """Turn the parent into its final state: how it ended, no buttons."""
+        return await self._update(experiment, render.fault_parent(experiment, final=text))
+
+    def post_to_thread_blocking(self, experiment: Experiment, text: str, timeout: float = 60) -> str | None:
+        return asyncio.run_coroutine_threadsafe(
+            self.post_to_thread(experiment, text), self._require_loop()
+        ).result(timeout)
+
+    def finish_parent_blocking(self, experiment: Experiment, text: str, timeout: float = 60) -> bool:
+        return asyncio.run_coroutine_threadsafe(
+            self.finish_parent(experiment, text), self._require_loop()
+        ).result(timeout)
+
+    def load(self, experiment_id: str) -> Experiment | None:
+        return self._load(experiment_id)
+
+    def _require_loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            raise RuntimeError("Threads was built without the app's event loop; call the async methods")
+        return self._loop
+
+    def _load(self, experiment_id: str) -> Experiment | None:
+        with self.store.read() as session:
+            try:
+                return get_experiment(session=session, experiment_id=experiment_id)
+            except ExperimentNotFound:
+                return None
+
+    async def _update(self, experiment: Experiment, blocks: list[dict[str, Any]]) -> bool:
+        if not experiment.channel or not experiment.thread_ts:
+            return False
+        response = await self._call(
+            "chat.update",
+            channel=experiment.channel,
+            ts=experiment.thread_ts,
+            text=render.fault_parent_text(experiment),
+            blocks=blocks,
+        )
+        return response is not None
+
+    async def _call(self, method: str, **kwargs: Any) -> Any:
+        try:
+            return await self.client.api_call(method, json=kwargs)
+        except SLACK_FAILURES as exc:
+            log.error("Slack %s failed for channel %s: %s", method, kwargs.get("channel"), exc)
+            self._on_failure(method)
+            return None
