@@ -6,15 +6,52 @@ required fields, enums and immutable fields, reported as 422 Invalid with the fi
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
 from playground.errors import Cause
-from playground.meta import DNS1123_LABEL, DNS1123_SUBDOMAIN, Obj, dig
+from playground.meta import Obj, dig
 
 Validator = Callable[[Obj], list[Cause]]
 
-_LABEL_NAME_KINDS = {"Namespace", "Service"}
+_DNS1123_LABEL_FMT = "[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+_DNS1123_SUBDOMAIN_FMT = _DNS1123_LABEL_FMT + "(\\." + _DNS1123_LABEL_FMT + ")*"
+_DNS1035_LABEL_FMT = "[a-z]([-a-z0-9]*[a-z0-9])?"
+_NAME_RULES: dict[str, tuple[str, str, int, tuple[str, ...]]] = {
+    # rule: (what upstream calls it, regex shown in the message, max length, examples)
+    "label": (
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and "
+        "must start and end with an alphanumeric character",
+        _DNS1123_LABEL_FMT,
+        63,
+        ("my-name", "123-abc"),
+    ),
+    "subdomain": (
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or "
+        "'.', and must start and end with an alphanumeric character",
+        _DNS1123_SUBDOMAIN_FMT,
+        253,
+        ("example.com",),
+    ),
+    "dns1035": (
+        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an "
+        "alphabetic character, and end with an alphanumeric character",
+        _DNS1035_LABEL_FMT,
+        63,
+        ("my-name", "abc-123"),
+    ),
+}
+# Each registry's name rule upstream: Namespaces are labels, Services DNS-1035 labels, RBAC
+# objects any path segment ("system:aggregate-to-edit"), everything else a subdomain.
+_NAME_RULE_OF_KIND = {
+    "Namespace": "label",
+    "Service": "dns1035",
+    "Role": "path",
+    "ClusterRole": "path",
+    "RoleBinding": "path",
+    "ClusterRoleBinding": "path",
+}
 
 
 def required(path: str, detail: str = "") -> Cause:
@@ -31,28 +68,28 @@ def unsupported(path: str, value: Any, supported: list[str]) -> Cause:
     return Cause("FieldValueNotSupported", f'Unsupported value: "{value}": supported values: {options}', path)
 
 
+def _regex_error(message: str, regex: str, examples: tuple[str, ...]) -> str:
+    shown = "".join(f"{' or ' if i else ''}'{e}', " for i, e in enumerate(examples))
+    return f"{message} (e.g. {shown}regex used for validation is '{regex}')"
+
+
+def _name_errors(rule: str, name: str) -> list[str]:
+    if rule == "path":
+        if name in (".", ".."):
+            return [f"may not be '{name}'"]
+        return [f"may not contain '{c}'" for c in ("/", "%") if c in name]
+    message, regex, max_length, examples = _NAME_RULES[rule]
+    errors = []
+    if len(name) > max_length:
+        errors.append(f"must be no more than {max_length} characters")
+    if not re.fullmatch(regex, name):
+        errors.append(_regex_error(message, regex, examples))
+    return errors
+
+
 def name_causes(kind: str, name: str) -> list[Cause]:
-    if kind in _LABEL_NAME_KINDS:
-        if len(name) > 63 or not DNS1123_LABEL.match(name):
-            return [
-                invalid_value(
-                    "metadata.name",
-                    name,
-                    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters "
-                    "or '-', and must start and end with an alphanumeric character",
-                )
-            ]
-        return []
-    if len(name) > 253 or not DNS1123_SUBDOMAIN.match(name):
-        return [
-            invalid_value(
-                "metadata.name",
-                name,
-                "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, "
-                "'-' or '.', and must start and end with an alphanumeric character",
-            )
-        ]
-    return []
+    rule = _NAME_RULE_OF_KIND.get(kind, "subdomain")
+    return [invalid_value("metadata.name", name, error) for error in _name_errors(rule, name)]
 
 
 def _containers(spec: Obj, path: str) -> list[Cause]:
