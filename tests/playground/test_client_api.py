@@ -359,7 +359,12 @@ def test_invalid_objects_are_rejected_with_field_causes(
     code, body = failure(lambda: core.create_namespaced_config_map("default", bad_name))
     assert code == 422
     assert body["reason"] == "Invalid"
-    assert body["message"].startswith('ConfigMap "Not_A_Name" is invalid: metadata.name: Invalid value:')
+    assert body["message"] == (
+        'ConfigMap "Not_A_Name" is invalid: metadata.name: Invalid value: "Not_A_Name": a lowercase '
+        "RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must "
+        "start and end with an alphanumeric character (e.g. 'example.com', regex used for validation "
+        "is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+    )
     assert body["details"]["causes"][0]["field"] == "metadata.name"
 
     broken = deployment("broken")
@@ -387,6 +392,31 @@ def test_invalid_objects_are_rejected_with_field_causes(
     assert core.list_namespaced_config_map("default").items == []
     assert apps.list_namespaced_deployment("default").items == []
     assert [s.metadata.name for s in core.list_namespaced_service("default").items] == ["kubernetes"]
+
+
+def test_each_kind_checks_names_by_its_own_rule(kube: ApiClient, core: client.CoreV1Api) -> None:
+    # Services are DNS-1035 labels: a leading digit is fine for a ConfigMap, not for a Service.
+    core.create_namespaced_config_map("default", config_map("1st"))
+    service = client.V1Service(
+        metadata=client.V1ObjectMeta(name="1st"),
+        spec=client.V1ServiceSpec(ports=[client.V1ServicePort(port=80)]),
+    )
+    code, body = failure(lambda: core.create_namespaced_service("default", service))
+    assert code == 422
+    assert "a DNS-1035 label must consist of lower case alphanumeric characters" in body["message"]
+
+    # RBAC names are path segments: the colon of system roles is allowed.
+    rbac = client.RbacAuthorizationV1Api(kube)
+    role = rbac.create_cluster_role(
+        client.V1ClusterRole(metadata=client.V1ObjectMeta(name="meshbot:operator"))
+    )
+    assert role.metadata.name == "meshbot:operator"
+
+    code, body = failure(
+        lambda: core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="x" * 64)))
+    )
+    assert code == 422
+    assert body["details"]["causes"][0]["message"].endswith("must be no more than 63 characters")
 
 
 def test_immutable_fields_cannot_change(apps: client.AppsV1Api) -> None:
