@@ -9,7 +9,6 @@ from typing import Any
 Obj = dict[str, Any]
 
 
-
 def rfc3339(epoch: float) -> str:
     return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
