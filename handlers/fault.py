@@ -161,7 +161,8 @@ def _parse_inject(kind: Literal["delay", "abort"], args: list[str]) -> InjectCom
     amount, service_word = args
     service = parse.service_word(service_word, namespace_flag)
     if kind == "delay":
-        return InjectCommand(kind, service, percentage, duration, delay=parse.duration(amount, what="delay"))
+        delay = parse.duration(amount, what="delay")
+        return InjectCommand(kind, service, percentage, duration, delay=delay, headers=headers)
     if amount.isdigit():
         return InjectCommand(kind, service, percentage, duration, http_status=int(amount), headers=headers)
     return InjectCommand(kind, service, percentage, duration, grpc_status=amount, headers=headers)
