@@ -526,3 +526,27 @@ def test_expose_again_changes_nothing(meshbot: Meshbot) -> None:
     assert "Gateway and VirtualService were already in place." in reply
     assert len(meshbot.writes()) == writes
     assert meshbot.virtual_services() == before
+
+
+def test_a_header_scoped_fault_hits_only_that_traffic(meshbot: Meshbot) -> None:
+    meshbot.ok(EXPOSE)
+    original = meshbot.virtual_service("emojivoto")["spec"]["http"]
+
+    reply = meshbot.ok(f"fault delay 3s web-svc.{NS} header=x-user:alice")
+    assert f"delay 3s on 100% of requests for requests with x-user: alice to web-svc.{NS}." in reply
+    reply = meshbot.ok(f"fault abort 500 web-svc.{NS} 50% header=x-user:bob")
+    assert f"abort 500 on 50% of requests for requests with x-user: bob to web-svc.{NS}." in reply
+
+    http = meshbot.virtual_service("emojivoto")["spec"]["http"]
+    uri = SEED_VIRTUAL_SERVICE["spec"]["http"][0]["match"][0]
+    assert [(r["match"], r["fault"]) for r in http[:2]] == [
+        (
+            [{**uri, "headers": {"x-user": {"exact": "alice"}}}],
+            {"delay": {"fixedDelay": "3s", "percentage": {"value": 100}}},
+        ),
+        (
+            [{**uri, "headers": {"x-user": {"exact": "bob"}}}],
+            {"abort": {"httpStatus": 500, "percentage": {"value": 50}}},
+        ),
+    ]
+    assert http[2:] == original  # everyone else's requests: untouched
