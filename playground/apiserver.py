@@ -313,6 +313,23 @@ class ApiServer:
             current = self.store.get(rtype.key, target.namespace, target.name)
             if current is None:
                 raise errors.not_found(rtype.plural, target.name, rtype.group)
+            if not obj["metadata"].get("resourceVersion") and (
+                not rtype.builtin or rtype.key == CRD_TYPE.key
+            ):
+                # Custom resources and CRDs allow no unconditional update (their strategies'
+                # AllowUnconditionalUpdate is false): a PUT must say which version it replaces.
+                raise errors.invalid(
+                    rtype.kind,
+                    target.name,
+                    [
+                        errors.Cause(
+                            "FieldValueInvalid",
+                            "Invalid value: 0x0: must be specified for an update",
+                            "metadata.resourceVersion",
+                        )
+                    ],
+                    group=rtype.group,
+                )
             return self._update(target, current, obj, field_validation=field_validation, dry_run=dry_run)
 
     def patch(
