@@ -466,6 +466,24 @@ def test_stale_replace_of_a_custom_resource_is_a_conflict(widgets: client.Custom
     assert widgets.get_namespaced_custom_object(GROUP, "v1", "default", "widgets", "w")["spec"]["size"] == 2
 
 
+def test_a_replace_without_a_resource_version_is_invalid(widgets: client.CustomObjectsApi) -> None:
+    widgets.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("w"))
+
+    # Custom resources allow no unconditional update: a PUT must name the version it replaces.
+    code, body = failure(
+        lambda: widgets.replace_namespaced_custom_object(
+            GROUP, "v1", "default", "widgets", "w", widget("w", size=5)
+        )
+    )
+
+    assert code == 422
+    assert body["message"] == (
+        'Widget.example.com "w" is invalid: metadata.resourceVersion: Invalid value: 0x0: '
+        "must be specified for an update"
+    )
+    assert widgets.get_namespaced_custom_object(GROUP, "v1", "default", "widgets", "w")["spec"]["size"] == 1
+
+
 def test_duplicate_and_missing_namespace_errors(widgets: client.CustomObjectsApi) -> None:
     widgets.create_namespaced_custom_object(GROUP, "v1", "default", "widgets", widget("w"))
 
