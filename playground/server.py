@@ -34,6 +34,7 @@ SERVER_VERSION = {
     "compiler": "gc",
     "platform": "linux/amd64",
 }
+_ENDPOINTS_DEPRECATED = b'299 - "v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice"'
 _UNAUTHENTICATED = ("/healthz", "/readyz", "/livez", "/_playground")
 _WRITE_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}
 
@@ -239,6 +240,14 @@ class PlaygroundApp:
                 "the server does not allow this method on the requested resource",
             )
         target = Target(rtype, version, namespace, name, sub)
+        response = await self._serve(request, target)
+        if rtype.key == ("", "endpoints"):
+            # Every v1 Endpoints request gets this warning since 1.33; kubectl prints it.
+            response.raw_headers.append((b"warning", _ENDPOINTS_DEPRECATED))
+        return response
+
+    async def _serve(self, request: Request, target: Target) -> Response:
+        namespace, name, sub = target.namespace, target.name, target.subresource
         query = request.query_params
         method = request.method
         dry_run = query.get("dryRun") == "All"
