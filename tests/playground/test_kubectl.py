@@ -269,7 +269,13 @@ def test_tables_of_other_kinds(kubectl: Kubectl) -> None:
     assert "virtualservices.networking.istio.io" in [r[0] for r in crds[1:]]
     accounts = table(kubectl.ok("get", "sa", "-n", APP_NS))
     assert accounts[0] == ["NAME", "SECRETS", "AGE"]
-    endpoints = table(kubectl.ok("get", "endpoints", "web-svc", "-n", APP_NS))
+    listed = kubectl.run("get", "endpoints", "web-svc", "-n", APP_NS)
+    # As from any 1.33+ server.
+    assert (
+        listed.stderr
+        == "Warning: v1 Endpoints is deprecated in v1.33+; use discovery.k8s.io/v1 EndpointSlice\n"
+    )
+    endpoints = table(listed.stdout)
     assert endpoints[0] == ["NAME", "ENDPOINTS", "AGE"]
     assert re.fullmatch(r"10\.244\.\d+\.\d+:8080", endpoints[1][1])
     namespaces = table(kubectl.ok("get", "ns"))
