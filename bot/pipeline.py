@@ -157,7 +157,7 @@ class Pipeline:
         except UsageError as exc:
             return verb, Reply.refused(str(exc), usage_error=True)
         except Refused as exc:
-            return verb, Reply.refused(str(exc))
+            return verb, Reply.refused(str(exc), target=exc.target)
         except MeshError as exc:
             return verb, Reply.error(f"{verb} failed: {exc}")
         except StoreError as exc:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from bot.store.values import Target
+
 
 class UsageError(Exception):
     """The command is malformed; `usage` shows the right form."""
@@ -16,4 +18,9 @@ class UsageError(Exception):
 
 
 class Refused(Exception):
-    """Well-formed but not allowed (policy, protected namespace, missing service…)."""
+    """Well-formed but not allowed (policy, protected namespace, missing service…); `target` is
+    what it was about, so the audit log can answer who tried what where."""
+
+    def __init__(self, message: str, *, target: Target | None = None) -> None:
+        super().__init__(message)
+        self.target = target

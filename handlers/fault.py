@@ -181,10 +181,13 @@ def handle(command: FaultCommand, ctx: Context) -> Reply:
 # ---------------------------------------------------------------- inject
 
 
-def _spec(command: InjectCommand, ctx: Context) -> FaultSpec:
+def _spec(command: InjectCommand, ctx: Context, target: Target) -> FaultSpec:
     limits = ctx.policy.faults
     if command.percentage > limits.max_percentage:
-        raise Refused(f"{command.percentage:g}% is above the policy's maximum of {limits.max_percentage:g}%")
+        raise Refused(
+            f"{command.percentage:g}% is above the policy's maximum of {limits.max_percentage:g}%",
+            target=target,
+        )
     try:
         if command.kind == "delay":
             assert command.delay is not None
@@ -220,21 +223,25 @@ def _inject(command: InjectCommand, ctx: Context) -> Reply:
     service = command.service.service
     target = Target(cluster=ctx.cluster, namespace=namespace, service=service)
     if ctx.policy.is_protected(namespace):
-        raise Refused(f"namespace {namespace} is protected by policy: faults are not allowed there")
-    spec = _spec(command, ctx)
+        raise Refused(
+            f"namespace {namespace} is protected by policy: faults are not allowed there", target=target
+        )
+    spec = _spec(command, ctx, target)
     limits = ctx.policy.faults
     duration = command.duration or limits.default_duration
     if duration > limits.max_duration:
         raise Refused(
             f"a fault may last at most {format_duration(limits.max_duration)} by policy; "
-            f"{format_duration(duration)} asked"
+            f"{format_duration(duration)} asked",
+            target=target,
         )
     with ctx.store.write() as session:
         running = list_active(session=session, cluster=ctx.cluster, namespace=namespace)
         if len(running) >= limits.max_concurrent_per_namespace:
             raise Refused(
                 f"{namespace} already has {len(running)} active faults, the policy's maximum; "
-                "clear one first (`fault list`)"
+                "clear one first (`fault list`)",
+                target=target,
             )
         experiment = create_experiment(
             session=session,
@@ -262,7 +269,7 @@ def _inject(command: InjectCommand, ctx: Context) -> Reply:
     except MeshError as exc:
         _fail(ctx, experiment_id, str(exc))
         if isinstance(exc, NotFound):
-            raise Refused(str(exc)) from None
+            raise Refused(str(exc), target=target) from None
         raise
     changes = [
         VirtualServiceChange(
@@ -394,7 +401,8 @@ def _extend(command: ExtendCommand, ctx: Context) -> Reply:
         if total > cap:
             raise Refused(
                 f"{command.experiment_id} would last {format_duration(total)} in all; "
-                f"the policy allows at most {format_duration(cap)}"
+                f"the policy allows at most {format_duration(cap)}",
+                target=target,
             )
         try:
             experiment = extend_experiment(
@@ -402,7 +410,8 @@ def _extend(command: ExtendCommand, ctx: Context) -> Reply:
             )
         except InvalidTransition:
             raise Refused(
-                f"{command.experiment_id} is {experiment.state}, not active: it cannot be extended"
+                f"{command.experiment_id} is {experiment.state}, not active: it cannot be extended",
+                target=target,
             ) from None
         expires_at = experiment.expires_at
         assert expires_at is not None
