@@ -3,6 +3,7 @@ exit code, nothing written to the cluster, and the attempt audited as refused.""
 
 from __future__ import annotations
 
+import json
 import shlex
 from typing import Any
 
@@ -233,6 +234,26 @@ def test_the_audit_row_names_what_the_refused_command_was(meshbot: Meshbot) -> N
         "cli:alice",
         "cli",
     )
+
+
+def test_a_refused_fault_is_audited_with_what_it_aimed_at(meshbot: Meshbot) -> None:
+    """An auditor asking who went after kube-system, or web-svc, finds the refused attempts too."""
+    meshbot.set_policy({"faults": {"max_concurrent_per_namespace": 1}})
+    meshbot.inject_fault(f"fault delay 3s emoji-svc.{NS}")
+    for command in (
+        "fault abort 500 kube-dns.kube-system",
+        f"fault abort 500 web.{NS}",
+        f"fault abort 500 web-svc.{NS} for 2h",
+        f"fault abort 500 web-svc.{NS}",  # one active fault is the maximum
+    ):
+        assert meshbot.run(command).exit_code == 1
+    refused = [(e.namespace, e.service) for e in meshbot.audit_events() if e.outcome == "refused"]
+    assert refused == [("kube-system", "kube-dns"), (NS, "web"), (NS, "web-svc"), (NS, "web-svc")]
+
+    result = meshbot.cli("audit", "namespace=kube-system", "--format", "json")
+    assert [(e["command"], e["outcome"]) for e in json.loads(result.stdout)] == [
+        ("fault abort 500 kube-dns.kube-system", "refused")
+    ]
 
 
 def test_limits_at_their_bounds_are_accepted(meshbot: Meshbot) -> None:
