@@ -136,6 +136,7 @@ def app_pods(mb: Meshbot) -> dict[str, str]:
 
 def test_the_write_up_replayed_with_the_istioctl_installer(make_meshbot: Callable[..., Meshbot]) -> None:
     mb = make_meshbot("article-bare")
+    mb.set_policy({"dashboards": {"kiali": "http://localhost:20001/kiali"}})
     assert "Istio is not installed (`install` installs it)." in mb.ok("status")
 
     # 2.2 istioctl install --set profile=demo
@@ -158,6 +159,13 @@ def test_the_write_up_replayed_with_the_istioctl_installer(make_meshbot: Callabl
     assert app_pods(mb) == {"emoji": "2/2", "vote-bot": "2/2", "voting": "2/2", "web": "2/2"}
     for pod in mb.core.list_namespaced_pod(NS).items:
         assert [c.name for c in must(pod.spec).containers][-1] == "istio-proxy"
+
+    # 3.3 the dashboards (`istioctl dashboard kiali`), and the mTLS check: PERMISSIVE, as the
+    # write-up's `istioctl experimental authz check` shows
+    assert mb.ok("dashboard kiali").strip() == "Kiali: http://localhost:20001/kiali"
+    reply = mb.ok(f"mtls {NS}")
+    assert reply.startswith(f"mTLS in {NS}: PERMISSIVE")
+    assert "• web: PERMISSIVE" in reply
 
     # 4. the Gateway and VirtualService for emoji-istio.test.net, reached on node port 30080
     reply = mb.ok(EXPOSE)
@@ -214,6 +222,8 @@ def test_the_write_up_replayed_with_the_istioctl_installer(make_meshbot: Callabl
         ("status", "ok", None),
         ("install", "ok", None),
         ("inject", "ok", None),
+        ("dashboard", "ok", None),
+        ("mtls", "ok", None),
         ("expose", "ok", None),
         ("fault", "ok", abort_id),
         ("fault", "ok", delay_id),
@@ -221,11 +231,11 @@ def test_the_write_up_replayed_with_the_istioctl_installer(make_meshbot: Callabl
         ("fault", "ok", None),
         ("status", "ok", None),
     ]
-    assert events[4]["command"] == f"fault abort 500 50% web-svc.{NS}"
+    assert events[6]["command"] == f"fault abort 500 50% web-svc.{NS}"
     assert {(e["actor_user_id"], e["actor_name"], e["source"]) for e in events} == {
         (f"cli:{USER}", USER, "cli")
     }
-    assert (events[4]["namespace"], events[4]["service"]) == (NS, "web-svc")
+    assert (events[6]["namespace"], events[6]["service"]) == (NS, "web-svc")
     assert (events[1]["namespace"], events[2]["namespace"]) == ("istio-system", NS)
     for experiment_id, kind in ((abort_id, "abort"), (delay_id, "delay")):
         experiment = mb.experiment(experiment_id)
@@ -277,6 +287,21 @@ def test_the_job_installer_without_its_namespace_says_so(make_meshbot: Callable[
     assert 'namespaces "meshbot" not found' in result.stderr
     assert mb.apps.list_namespaced_deployment("istio-system").items == []
     assert (mb.last_event().verb, mb.last_event().outcome) == ("install", "error")
+
+
+def test_install_dry_run_changes_nothing(make_meshbot: Callable[..., Meshbot]) -> None:
+    mb = make_meshbot("article-bare")
+
+    reply = mb.ok("install --dry-run")
+
+    assert reply.strip() == (
+        "Dry run: nothing was changed; would run: istioctl install --set profile=demo -y "
+        f"--kubeconfig {mb.env['KUBECONFIG']}"
+    )
+    assert mb.istioctl_calls() == []
+    assert mb.writes() == []
+    assert mb.apps.list_namespaced_deployment("istio-system").items == []
+    assert (mb.last_event().verb, mb.last_event().outcome) == ("install", "ok")
 
 
 def test_install_dry_run_and_over_an_existing_install(meshbot: Meshbot) -> None:
