@@ -598,13 +598,12 @@ def _image_id(image: str) -> str:
 
 
 def _template_hash(template: Obj) -> str:
-    digest = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).digest()
-    value = int.from_bytes(digest[:8], "big")
-    chars = []
-    for _ in range(10):
-        value, rest = divmod(value, len(_NAME_ALPHABET))
-        chars.append(_NAME_ALPHABET[rest])
-    return "".join(chars)[:9]
+    """A pod-template-hash shaped like upstream's: a 32-bit FNV-1a hash printed in decimal, each
+    digit passed through rand.SafeEncodeString, hence names such as web-54f74db995-c26xv."""
+    value = 0x811C9DC5
+    for byte in json.dumps(template, sort_keys=True).encode():
+        value = ((value ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return "".join(_NAME_ALPHABET[ord(digit) % len(_NAME_ALPHABET)] for digit in str(value))
 
 
 def _is_active(pod: Obj) -> bool:
