@@ -12,6 +12,7 @@ Endpoints; Jobs run to completion or, when a test asks, to failure with a readab
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -117,10 +118,12 @@ def test_a_new_deployment_gets_a_replicaset_and_ready_pods(
     assert replicaset.metadata.name.startswith("api-")
     template_hash = replicaset.metadata.labels["pod-template-hash"]
     assert replicaset.metadata.name == f"api-{template_hash}"
+    # Shaped like upstream's: a decimal hash through SafeEncodeString, then a random 5-letter suffix.
+    assert re.fullmatch(r"[4-9bcdf]{1,10}", template_hash)
     pods = pods_of(core, "api", "default")
     assert len(pods) == 2
     for pod in pods:
-        assert pod.metadata.name.startswith(f"api-{template_hash}-")
+        assert re.fullmatch(rf"api-{template_hash}-[bcdfghjklmnpqrstvwxz2456789]{{5}}", pod.metadata.name)
         assert pod.metadata.owner_references[0].name == replicaset.metadata.name
         assert pod.status.phase == "Running"
         assert pod.status.pod_ip and pod.spec.node_name
