@@ -59,8 +59,7 @@ def needs_confirmation(verb: str, command: Any, ctx: Context) -> Question | None
         return None
     if two_person:
         reasons.append("a second person must approve changes in this namespace")
-    why = "; ".join(reasons)
-    return Question(f"Run `{' '.join(typed)}`? {why[:1].upper()}{why[1:]}.", two_person=two_person)
+    return Question(f"Run `{' '.join(typed)}`? Asking because {'; '.join(reasons)}.", two_person=two_person)
 
 
 def _needs_second_person(verb: str, command: Any, ctx: Context) -> bool:

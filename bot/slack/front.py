@@ -193,9 +193,13 @@ class SlackFront:
                 elif experiment.thread_ts is not None:
                     await self.threads.refresh_parent(experiment)
                     await self.threads.post_to_thread(experiment, reply.text, by=by_id)
-        for experiment_id in before:
+        # The reply's own experiment too: its thread may have been remembered after `before` was read.
+        ended = list(before)
+        if reply.experiment_id and reply.experiment_id not in before:
+            ended.append(reply.experiment_id)
+        for experiment_id in ended:
             experiment = await asyncio.to_thread(self.threads.load, experiment_id)
-            if experiment is None or experiment.state in _LIVE:
+            if experiment is None or experiment.state in _LIVE or experiment.thread_ts is None:
                 continue
             lines = [line for line in reply.text.splitlines() if experiment_id in line] or [reply.text]
             await self.threads.post_to_thread(experiment, "\n".join(lines), by=by_id)

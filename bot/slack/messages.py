@@ -47,6 +47,7 @@ def approved_by(actor: Actor) -> str:
 def how_it_ended(experiment: Experiment) -> str:
     by = experiment.ended_by_name or experiment.ended_by_user
     when = f" at {experiment.ended_at:%H:%M:%S} UTC" if experiment.ended_at else ""
-    reason = experiment.end_reason or experiment.state
+    # "cleared by user" reads badly followed by the user's name.
+    reason = (experiment.end_reason or experiment.state).removesuffix(" by user")
     detail = f" — {experiment.detail}" if experiment.detail else ""
     return f"Ended: {reason}{f' by {by}' if by else ''}{when}{detail}."

@@ -1,0 +1,250 @@
+"""A fake Slack Web API: a real HTTP server on 127.0.0.1, in a thread, recording every call.
+
+It answers the methods meshbot uses (auth.test, chat.postMessage, chat.update,
+chat.postEphemeral, usergroups.users.list, users.info) and the ``response_url`` posts of slash
+commands and button presses, at ``/response/<name>``. Tests script failures: a 429 with
+Retry-After for the next N calls of a method, a channel the bot is not in, or Slack being down
+(the connection closes without an answer).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+TEAM_ID = "T0TEST"
+BOT_USER_ID = "U0BOT"
+
+
+@dataclass
+class Call:
+    method: str  # a Web API method, or "response_url"
+    params: dict[str, Any]
+    headers: dict[str, str]
+    path: str
+    at: float = field(default_factory=time.monotonic)
+    status: int = 200
+
+    @property
+    def text(self) -> str:
+        return str(self.params.get("text") or "")
+
+    @property
+    def blocks(self) -> list[dict[str, Any]]:
+        raw = self.params.get("blocks") or []
+        return json.loads(raw) if isinstance(raw, str) else list(raw)
+
+    def all_text(self) -> str:
+        """The fallback text and every text in the blocks, for assertions on what people see."""
+        return self.text + "\n" + json.dumps(self.blocks, ensure_ascii=False)
+
+
+class FakeSlack:
+    def __init__(self) -> None:
+        self.calls: list[Call] = []
+        self.usergroups: dict[str, list[str]] = {}
+        self.not_in_channel: set[str] = set()
+        self.down = False
+        self._scripted: dict[str, list[tuple[int, dict[str, str]]]] = {}
+        self._ts = itertools.count(1)
+        self._changed = threading.Condition()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        # A short poll keeps stop() (and each test's teardown) quick.
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, name="fake-slack", daemon=True
+        )
+
+    # ------------------------------------------------------------ lifecycle and addresses
+
+    def start(self) -> FakeSlack:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    @property
+    def base(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base}/api/"
+
+    def response_url(self, name: str) -> str:
+        return f"{self.base}/response/{name}"
+
+    # ------------------------------------------------------------ scripting
+
+    def script(self, method: str, status: int = 429, *, retry_after: int = 1, times: int = 1) -> None:
+        """Answer the next ``times`` calls of ``method`` with ``status`` (429: with Retry-After)."""
+        headers = {"Retry-After": str(retry_after)} if status == 429 else {}
+        with self._changed:
+            self._scripted.setdefault(method, []).extend([(status, headers)] * times)
+
+    # ------------------------------------------------------------ what was called
+
+    def calls_to(self, method: str) -> list[Call]:
+        with self._changed:
+            return [c for c in self.calls if c.method == method]
+
+    def wait_for(self, predicate: Callable[[list[Call]], bool], timeout: float = 10.0) -> list[Call]:
+        """Wait until ``predicate(calls)`` holds; fails the test with what was called otherwise."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while not predicate(list(self.calls)):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    seen = [f"{c.method} {c.status} {c.text[:80]!r}" for c in self.calls]
+                    raise AssertionError(f"Slack never saw what the test waited for; calls: {seen}")
+                self._changed.wait(left)
+            return list(self.calls)
+
+    def wait_for_call(
+        self,
+        method: str,
+        contains: str = "",
+        *,
+        count: int = 1,
+        path: str | None = None,
+        timeout: float = 10.0,
+    ) -> list[Call]:
+        """Wait for ``count`` successful calls of ``method`` showing ``contains`` (and sent to
+        ``path``); returns all such calls so far."""
+
+        def matching(calls: list[Call]) -> list[Call]:
+            return [c for c in _matching(calls, method, contains) if path is None or c.path == path]
+
+        return matching(self.wait_for(lambda calls: len(matching(calls)) >= count, timeout))
+
+    # ------------------------------------------------------------ answering
+
+    def _record(self, call: Call) -> None:
+        with self._changed:
+            self.calls.append(call)
+            self._changed.notify_all()
+
+    def _scripted_status(self, method: str) -> tuple[int, dict[str, str]] | None:
+        with self._changed:
+            queue = self._scripted.get(method)
+            return queue.pop(0) if queue else None
+
+    def next_ts(self) -> str:
+        return f"1700000000.{next(self._ts):06d}"
+
+    def answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        if method == "auth.test":
+            return {
+                "ok": True,
+                "url": "https://test.slack.com/",
+                "team": "Test",
+                "team_id": TEAM_ID,
+                "user": "meshbot",
+                "user_id": BOT_USER_ID,
+                "bot_id": "B0BOT",
+            }
+        if method == "chat.postMessage":
+            channel = str(params.get("channel"))
+            if channel in self.not_in_channel:
+                return {"ok": False, "error": "not_in_channel"}
+            ts = self.next_ts()
+            return {
+                "ok": True,
+                "channel": channel,
+                "ts": ts,
+                "message": {"text": params.get("text"), "ts": ts},
+            }
+        if method == "chat.update":
+            return {"ok": True, "channel": params.get("channel"), "ts": params.get("ts")}
+        if method == "chat.postEphemeral":
+            return {"ok": True, "message_ts": self.next_ts()}
+        if method == "usergroups.users.list":
+            group = str(params.get("usergroup"))
+            if group not in self.usergroups:
+                return {"ok": False, "error": "no_such_subteam"}
+            return {"ok": True, "users": self.usergroups[group]}
+        if method == "users.info":
+            user = str(params.get("user"))
+            return {
+                "ok": True,
+                "user": {"id": user, "team_id": TEAM_ID, "name": user.lower(), "real_name": user},
+            }
+        return {"ok": False, "error": "unknown_method"}
+
+
+def _matching(calls: list[Call], method: str, contains: str) -> list[Call]:
+    return [c for c in calls if c.method == method and c.status == 200 and contains in c.all_text()]
+
+
+def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            self._serve()
+
+        def do_POST(self) -> None:
+            self._serve()
+
+        def _serve(self) -> None:
+            url = urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            params: dict[str, Any] = {k: v[0] for k, v in parse_qs(url.query).items()}
+            kind = self.headers.get("Content-Type", "")
+            if raw and "json" in kind:
+                params.update(json.loads(raw))
+            elif raw:
+                params.update({k: v[0] for k, v in parse_qs(raw.decode()).items()})
+            method = "response_url" if url.path.startswith("/response/") else url.path.removeprefix("/api/")
+            if fake.down:
+                fake._record(Call(method, params, dict(self.headers), url.path, status=0))
+                # Slack unreachable: close without a word.
+                self.close_connection = True
+                return
+            scripted = fake._scripted_status(method)
+            if scripted is not None:
+                status, headers = scripted
+                fake._record(Call(method, params, dict(self.headers), url.path, status=status))
+                self._send(
+                    status, {"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"}, headers
+                )
+                return
+            fake._record(Call(method, params, dict(self.headers), url.path))
+            if method == "response_url":
+                self._send_text(200, "ok")
+            else:
+                self._send(200, fake.answer(method, params), {})
+
+        def _send(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _send_text(self, status: int, text: str) -> None:
+            data = text.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
