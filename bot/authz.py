@@ -12,7 +12,7 @@ a name can be changed by its owner, an id cannot.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,27 +127,27 @@ class RoleAuthorizer:
         )
 
     def allows(self, policy: Policy, actor: Actor, needed: Requirement, *, channel: str | None) -> bool:
-        for role, bindings in policy.roles.items():
-            if RANK[role] < RANK[needed.role]:
-                continue
-            for binding in bindings:
-                if not self._covers(binding, needed, channel):
-                    continue
-                if self._holds(policy, binding, actor):
-                    return True
-        return False
+        candidates = [
+            binding
+            for role, bindings in policy.roles.items()
+            if RANK[role] >= RANK[needed.role]
+            for binding in bindings
+            if self._covers(binding, needed, channel)
+        ]
+        # User ids first: a group lookup asks Slack, and is not needed when the id is listed.
+        if any(self._listed(policy, b, actor) for b in candidates):
+            return True
+        return any(self._in_group(policy, b, actor) for b in candidates)
 
     def roles_of(self, policy: Policy, actor: Actor, *, channel: str | None) -> list[str]:
         held = []
         for role, bindings in policy.roles.items():
-            scopes = [
-                b
-                for b in bindings
-                if (b.channels is None or channel in b.channels) and self._holds(policy, b, actor)
-            ]
-            for binding in scopes:
-                scope = f" in {', '.join(binding.namespaces)}" if binding.namespaces is not None else ""
-                held.append(role + scope)
+            for binding in bindings:
+                if binding.channels is not None and channel not in binding.channels:
+                    continue
+                if self._listed(policy, binding, actor) or self._in_group(policy, binding, actor):
+                    scope = f" in {', '.join(binding.namespaces)}" if binding.namespaces is not None else ""
+                    held.append(role + scope)
         return held
 
     @staticmethod
@@ -159,12 +159,19 @@ class RoleAuthorizer:
         # A namespace-scoped binding covers only commands that name one of its namespaces.
         return needed.role == "viewer" or needed.namespace in binding.namespaces
 
-    def _holds(self, policy: Policy, binding: RoleBinding, actor: Actor) -> bool:
+    @staticmethod
+    def _listed(policy: Policy, binding: RoleBinding, actor: Actor) -> bool:
+        if actor.team_id is None:
+            # Roles are for Slack users; the CLI and the API do not come through here.
+            return False
         if policy.slack_teams and actor.team_id not in policy.slack_teams:
             # Another workspace's users (shared channels, org-wide apps) match only as team/user.
-            return any(subject == f"{actor.team_id}/{actor.user_id}" for subject in binding.users)
-        if _user_matches(binding.users, actor):
-            return True
+            return f"{actor.team_id}/{actor.user_id}" in binding.users
+        return any(s in ("*", actor.user_id, f"{actor.team_id}/{actor.user_id}") for s in binding.users)
+
+    def _in_group(self, policy: Policy, binding: RoleBinding, actor: Actor) -> bool:
+        if actor.team_id is None or (policy.slack_teams and actor.team_id not in policy.slack_teams):
+            return False
         return any(self._member(actor, group) for group in binding.groups)
 
     def _member(self, actor: Actor, group: str) -> bool:
@@ -174,12 +181,3 @@ class RoleAuthorizer:
             # Deny rather than fail the command; the lookup logged why.
             log.warning("could not read user group %s for %s; treating as not a member", group, actor.user_id)
             return False
-
-
-def _user_matches(subjects: Iterable[str], actor: Actor) -> bool:
-    for subject in subjects:
-        if subject == "*" and actor.team_id is not None:
-            return True
-        if subject == actor.user_id or subject == f"{actor.team_id}/{actor.user_id}":
-            return True
-    return False
