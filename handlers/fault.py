@@ -144,6 +144,8 @@ def _parse_inject(kind: Literal["delay", "abort"], args: list[str]) -> InjectCom
             raise parse.ParseError(f"header={opts['header']} must look like header=<name>:<value>")
         headers[header] = value
     duration: timedelta | None = None
+    if args.count("for") > 1:
+        raise parse.ParseError("give one `for <duration>`")
     if "for" in args:
         at = args.index("for")
         if at + 1 >= len(args):
