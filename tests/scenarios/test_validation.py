@@ -88,6 +88,7 @@ MALFORMED = [
     ),
     pytest.param(f"{ABORT} for 0s", "fault duration '0s' must be longer than zero", id="duration-zero"),
     pytest.param(f"{ABORT} for", "`for` needs a duration after it, e.g. for 10m", id="duration-missing"),
+    pytest.param(f"{ABORT} for 10m for 20m", "give one `for <duration>`", id="duration-twice"),
     # unknown verb, action, option, flag; malformed quotes
     pytest.param(
         "chaos web-svc", "unknown command 'chaos'. Commands: help, status, use, install,", id="verb"
