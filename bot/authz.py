@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.policy import Policy, RoleBinding, RoleName
-from bot.store import Actor, ExperimentNotFound, get_experiment
+from bot.store import Actor, ExperimentNotFound, ScheduleNotFound, get_binding, get_experiment, get_schedule
 from handlers import fault
 from handlers.context import Context
+from handlers.errors import UsageError
+from handlers.parse import ParseError, words
 
 log = logging.getLogger(__name__)
 
@@ -31,11 +33,17 @@ VERB_ROLES: dict[str, RoleName] = {
     "status": "viewer",
     "audit": "viewer",
     "dashboard": "viewer",
+    "schedules": "viewer",
     "fault": "operator",
     "expose": "operator",
     "unexpose": "operator",
     "inject": "operator",
+    "uninject": "operator",
     "use": "operator",
+    "schedule": "operator",
+    "unschedule": "operator",
+    "pause": "operator",
+    "resume": "operator",
     "install": "admin",
     "uninstall": "admin",
     "mtls": "admin",
@@ -77,13 +85,37 @@ def target_namespace(verb: str, command: Any, ctx: Context) -> str | None:
                 return get_experiment(session=session, experiment_id=experiment_id).namespace
             except ExperimentNotFound:
                 return None
+    schedule_id = getattr(command, "schedule_id", None)
+    if isinstance(schedule_id, str) and schedule_id:
+        return _schedule_namespace(schedule_id, ctx)
     return ctx.default_namespace()
+
+
+def _schedule_namespace(schedule_id: str, ctx: Context) -> str | None:
+    """The namespace a scheduled fault command acts on: named in it, else its channel's default."""
+    with ctx.store.read() as session:
+        try:
+            schedule = get_schedule(session=session, schedule_id=schedule_id)
+        except ScheduleNotFound:
+            return None
+        text, channel = schedule.command, schedule.channel
+        binding = get_binding(session=session, channel=channel) if channel else None
+    try:
+        parts = words(text)
+        inner = fault.parse_args(parts[1:] if parts[:1] == ["fault"] else parts)
+    except (ParseError, UsageError):
+        return None
+    named = getattr(getattr(inner, "service", None), "namespace", None)
+    return named or (binding.namespace if binding is not None else ctx.policy.default_namespace)
 
 
 def requirement(verb: str, command: Any, ctx: Context) -> Requirement:
     role = VERB_ROLES.get(verb, "admin")
     # `fault list` only looks; `fault clear all` reaches into every namespace.
     if isinstance(command, fault.ListCommand):
+        return Requirement("viewer")
+    # `mtls` without a mode only shows the effective modes.
+    if verb == "mtls" and getattr(command, "mode", "set") is None:
         return Requirement("viewer")
     if isinstance(command, fault.ClearCommand) and command.everything:
         return Requirement("admin", because="it clears faults in every namespace")

@@ -45,12 +45,14 @@ def needs_confirmation(verb: str, command: Any, ctx: Context) -> Question | None
     if typed[:1] == ["/mesh"]:
         typed = typed[1:]
     reasons = [f"`{p}` always asks first" for p in rules.commands if _matches(p, typed)]
-    if isinstance(command, fault.InjectCommand):
-        namespace = target_namespace(verb, command, ctx)
-        if command.kind == "abort" and command.percentage >= rules.abort_percentage:
+    # A scheduled fault is judged as the fault it will inject.
+    inject = command if isinstance(command, fault.InjectCommand) else getattr(command, "inject", None)
+    if isinstance(inject, fault.InjectCommand):
+        namespace = target_namespace("fault", inject, ctx)
+        if inject.kind == "abort" and inject.percentage >= rules.abort_percentage:
+            threshold = rules.abort_percentage
             reasons.append(
-                f"it aborts {command.percentage:g}% of requests "
-                f"(the policy asks from {rules.abort_percentage:g}%)"
+                f"it aborts {inject.percentage:g}% of requests (the policy asks from {threshold:g}%)"
             )
         if namespace in ctx.policy.production_namespaces:
             reasons.append(f"{namespace} is a production namespace")

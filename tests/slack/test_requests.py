@@ -122,6 +122,15 @@ ROLE_CASES = [
     ("U0ADMIN", FAULT, "ok"),
     ("U0ADMIN", "fault clear all", None),
     ("U0SRE1", "fault clear all", None),  # admin through the S0SRE user group
+    ("U0VIEW", "status", "ok"),
+    ("U0VIEW", "mtls emojivoto-istio", "ok"),  # showing the mode only looks
+    ("U0OPS", "mtls strict emojivoto-istio", "denied"),
+    ("U0ADMIN", "mtls strict emojivoto-istio", None),
+    ("U0VIEW", "install", "denied"),
+    ("U0OPS", "uninstall", "denied"),
+    ("U0ADMIN", "install", None),
+    ("U0OPS", "inject emojivoto-istio", "ok"),
+    ("U0VIEW", "inject emojivoto-istio", "denied"),
 ]
 
 
@@ -140,7 +149,8 @@ def test_each_role_runs_what_it_may_and_a_denial_names_the_role(
     assert (row.actor_user_id, row.actor_team_id, row.outcome) == (user, TEAM_ID, outcome)
     if outcome == "denied":
         answer = slack.fake.wait_for_call("response_url", "needs the")[0]
-        role = "admin" if "kube-system" in text or "clear all" in text else "operator"
+        admin_only = ("kube-system", "clear all", "install", "mtls")
+        role = "admin" if any(word in text for word in admin_only) else "operator"
         assert f"roles.{role}" in answer.all_text()
         assert answer.params["response_type"] == "ephemeral"
 
