@@ -23,6 +23,9 @@ from playground.state import TypeKey
 if TYPE_CHECKING:
     from playground.apiserver import ApiServer
 
+NAMESPACES: TypeKey = ("", "namespaces")
+SERVICE_ACCOUNTS: TypeKey = ("", "serviceaccounts")
+CONFIG_MAPS: TypeKey = ("", "configmaps")
 PODS: TypeKey = ("", "pods")
 SERVICES: TypeKey = ("", "services")
 ENDPOINTS: TypeKey = ("", "endpoints")
@@ -30,6 +33,8 @@ DEPLOYMENTS: TypeKey = ("apps", "deployments")
 REPLICASETS: TypeKey = ("apps", "replicasets")
 JOBS: TypeKey = ("batch", "jobs")
 NODE_NAME = "playground-node"
+# Not a usable certificate: nothing verifies TLS against the playground, which serves plain HTTP.
+ROOT_CA = "-----BEGIN CERTIFICATE-----\nplayground\n-----END CERTIFICATE-----\n"
 NODE_IP = "172.18.0.2"
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
@@ -81,7 +86,9 @@ class Controller:
     def _handle(
         self, event: str, key: TypeKey, namespace: str, name: str, owner_kind: str, owner_name: str
     ) -> None:
-        if key == DEPLOYMENTS and event != "DELETED":
+        if key == NAMESPACES and event == "ADDED":
+            self._seed_namespace(name)
+        elif key == DEPLOYMENTS and event != "DELETED":
             self._sync_deployment(namespace, name)
         elif key == REPLICASETS:
             if event != "DELETED":
@@ -132,6 +139,41 @@ class Controller:
         rtype = self.api.registry.get(*key)
         assert rtype is not None
         self.api.remove_object(rtype, namespace, name, "Background")
+
+    # ------------------------------------------------------------ namespaces
+
+    def _seed_namespace(self, namespace: str) -> None:
+        """What the serviceaccount and root-ca-cert-publisher controllers put in every namespace."""
+        if not self.api.store.exists(NAMESPACES, "", namespace):
+            return
+        if not self.api.store.exists(SERVICE_ACCOUNTS, namespace, "default"):
+            self._create(
+                SERVICE_ACCOUNTS,
+                {
+                    "apiVersion": "v1",
+                    "kind": "ServiceAccount",
+                    "metadata": {"name": "default", "namespace": namespace},
+                },
+            )
+        if not self.api.store.exists(CONFIG_MAPS, namespace, "kube-root-ca.crt"):
+            self._create(
+                CONFIG_MAPS,
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {
+                        "name": "kube-root-ca.crt",
+                        "namespace": namespace,
+                        "annotations": {
+                            "kubernetes.io/description": "Contains a CA bundle that can be used to "
+                            "verify the kube-apiserver when using internal endpoints such as the "
+                            "internal service IP or kubernetes.default.svc. No other usage is "
+                            "guaranteed across distributions of Kubernetes clusters."
+                        },
+                    },
+                    "data": {"ca.crt": ROOT_CA},
+                },
+            )
 
     # ------------------------------------------------------------ deployments
 

@@ -12,6 +12,7 @@ import yaml
 
 from playground import istio_sim
 from playground.apiserver import ApiServer, Target
+from playground.controller import NODE_IP
 from playground.meta import Obj
 
 APP_NAMESPACE = "emojivoto-istio"
@@ -39,16 +40,9 @@ def _namespace(name: str, labels: dict[str, str] | None = None) -> Obj:
 
 def empty(api: ApiServer) -> None:
     """What a new cluster has: the system namespaces and the `kubernetes` service."""
+    # The controller gives each namespace its `default` ServiceAccount and kube-root-ca.crt.
     for name in ("default", "kube-system", "kube-public", "kube-node-lease"):
         create(api, _namespace(name))
-        create(
-            api,
-            {
-                "apiVersion": "v1",
-                "kind": "ServiceAccount",
-                "metadata": {"name": "default", "namespace": name},
-            },
-        )
     create(
         api,
         {
@@ -63,6 +57,25 @@ def empty(api: ApiServer) -> None:
                 "clusterIP": "10.96.0.1",
                 "ports": [{"name": "https", "port": 443, "targetPort": 6443}],
             },
+        },
+    )
+    # The API server keeps these itself (the service has no selector): its own address.
+    create(
+        api,
+        {
+            "apiVersion": "v1",
+            "kind": "Endpoints",
+            "metadata": {
+                "name": "kubernetes",
+                "namespace": "default",
+                "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"},
+            },
+            "subsets": [
+                {
+                    "addresses": [{"ip": NODE_IP}],
+                    "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}],
+                }
+            ],
         },
     )
 
