@@ -26,6 +26,8 @@ from kubernetes.client.exceptions import ApiException
 from playground.runner import Playground
 
 APP_NS = "emojivoto-istio"
+# Every namespace holds this ConfigMap (the root CA publisher's), so "no ConfigMaps" means just it.
+ROOT_CA = "kube-root-ca.crt"
 
 
 def failure(call: Callable[[], object]) -> tuple[int, dict[str, Any]]:
@@ -33,6 +35,10 @@ def failure(call: Callable[[], object]) -> tuple[int, dict[str, Any]]:
     with pytest.raises(ApiException) as caught:
         call()
     return caught.value.status, json.loads(caught.value.body)
+
+
+def config_map_names(core: client.CoreV1Api, namespace: str = "default") -> list[str]:
+    return [c.metadata.name for c in core.list_namespaced_config_map(namespace).items]
 
 
 def raw(
@@ -294,7 +300,7 @@ def test_create_with_a_resource_version_is_refused(core: client.CoreV1Api) -> No
     assert code == 500
     assert body["message"] == "resourceVersion should not be set on objects to be created"
     assert "reason" not in body
-    assert core.list_namespaced_config_map("default").items == []
+    assert config_map_names(core) == [ROOT_CA]
 
 
 def test_resource_versions_increase_across_kinds(core: client.CoreV1Api) -> None:
@@ -389,7 +395,7 @@ def test_invalid_objects_are_rejected_with_field_causes(
             "field": "spec.type",
         }
     ]
-    assert core.list_namespaced_config_map("default").items == []
+    assert config_map_names(core) == [ROOT_CA]
     assert apps.list_namespaced_deployment("default").items == []
     assert [s.metadata.name for s in core.list_namespaced_service("default").items] == ["kubernetes"]
 
@@ -448,7 +454,7 @@ def test_bad_requests_are_400(playground: Playground, core: client.CoreV1Api) ->
     response = raw(playground, "POST", "/api/v1/namespaces/default/configmaps", content="{not json")
     assert response.status_code == 400
     assert response.json()["reason"] == "BadRequest"
-    assert core.list_namespaced_config_map("default").items == []
+    assert config_map_names(core) == [ROOT_CA]
 
 
 # ---------------------------------------------------------------- get, update, conflicts
@@ -505,7 +511,7 @@ def test_replace_of_a_missing_object_is_not_found(core: client.CoreV1Api) -> Non
     code, body = failure(lambda: core.replace_namespaced_config_map("ghost", "default", config_map("ghost")))
 
     assert code == 404 and body["reason"] == "NotFound"
-    assert core.list_namespaced_config_map("default").items == []
+    assert config_map_names(core) == [ROOT_CA]
 
 
 def test_a_no_op_update_keeps_the_resource_version(core: client.CoreV1Api) -> None:
@@ -628,11 +634,12 @@ def test_label_selectors(core: client.CoreV1Api) -> None:
 
     assert names("app=web") == ["a"]
     assert names("app==api") == ["b"]
-    assert names("app!=web") == ["b", "c"]
+    # Objects without the label match != and !, as the root CA ConfigMap shows.
+    assert names("app!=web") == ["b", "c", ROOT_CA]
     assert names("app in (web, db)") == ["a", "c"]
-    assert names("app notin (web,db)") == ["b"]
+    assert names("app notin (web,db)") == ["b", ROOT_CA]
     assert names("tier") == ["a", "b"]
-    assert names("!tier") == ["c"]
+    assert names("!tier") == ["c", ROOT_CA]
     assert names("app,tier=back") == ["b"]
     assert names("app=nothing") == []
 
@@ -819,7 +826,7 @@ def test_delete_collection_removes_only_what_the_selector_matches(core: client.C
 
     core.delete_collection_namespaced_config_map("default", label_selector="team=x")
 
-    assert [c.metadata.name for c in core.list_namespaced_config_map("default").items] == ["b"]
+    assert config_map_names(core) == ["b", ROOT_CA]
 
 
 # ---------------------------------------------------------------- watch
@@ -859,18 +866,23 @@ def test_watch_without_a_resource_version_starts_with_current_objects(core: clie
 
     def consume() -> None:
         for event in watcher.stream(core.list_namespaced_config_map, "default", timeout_seconds=5):
-            events.append((event["type"], event["object"].metadata.name, event["object"].data["k"]))
+            events.append((event["type"], event["object"].metadata.name, event["object"].data.get("k", "")))
             if event["type"] == "DELETED":
                 watcher.stop()
 
     reader = threading.Thread(target=consume)
     reader.start()
-    _wait_for(lambda: len(events) == 1)
+    _wait_for(lambda: len(events) == 2)
     core.create_namespaced_config_map("default", config_map("live", {"k": "1"}))
     core.delete_namespaced_config_map("live", "default")
     reader.join(timeout=5)
 
-    assert events == [("ADDED", "existing", "0"), ("ADDED", "live", "1"), ("DELETED", "live", "1")]
+    assert events == [
+        ("ADDED", "existing", "0"),
+        ("ADDED", ROOT_CA, ""),
+        ("ADDED", "live", "1"),
+        ("DELETED", "live", "1"),
+    ]
 
 
 def test_watch_filters_by_label_selector(core: client.CoreV1Api) -> None:

@@ -64,12 +64,26 @@ def test_empty_is_a_new_cluster(seeded: Callable[[str], ApiClient]) -> None:
     assert namespaces(kube) == SYSTEM_NAMESPACES
     for ns in SYSTEM_NAMESPACES:
         assert core.read_namespaced_service_account("default", ns).metadata.uid
+        assert "ca.crt" in core.read_namespaced_config_map("kube-root-ca.crt", ns).data
     service = core.read_namespaced_service("kubernetes", "default")
     assert service.spec.cluster_ip == "10.96.0.1"
     assert [(p.name, p.port, p.target_port) for p in service.spec.ports] == [("https", 443, 6443)]
+    [subset] = core.read_namespaced_endpoints("kubernetes", "default").subsets
+    assert [(p.name, p.port) for p in subset.ports] == [("https", 6443)]
     assert core.list_pod_for_all_namespaces().items == []
     assert client.ApiextensionsV1Api(kube).list_custom_resource_definition().items == []
     assert not groups(kube) & ISTIO_GROUPS
+
+
+def test_a_new_namespace_gets_its_default_service_account_and_root_ca(kube: ApiClient) -> None:
+    core = client.CoreV1Api(kube)
+
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="team-a")))
+
+    assert [a.metadata.name for a in core.list_namespaced_service_account("team-a").items] == ["default"]
+    assert [c.metadata.name for c in core.list_namespaced_config_map("team-a").items] == ["kube-root-ca.crt"]
+    labels = core.read_namespace("team-a").metadata.labels
+    assert labels == {"kubernetes.io/metadata.name": "team-a"}
 
 
 def test_article_istio_system_matches_the_write_up(kube: ApiClient) -> None:
