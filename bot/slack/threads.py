@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aiohttp import ClientError
@@ -65,7 +65,7 @@ class Threads:
         experiment = await asyncio.to_thread(self._load, experiment_id)
         if experiment is None or not experiment.channel:
             return None
-        response = await self._call(
+        response = await self.call(
             "chat.postMessage",
             channel=experiment.channel,
             text=render.fault_parent_text(experiment),
@@ -91,7 +91,7 @@ class Threads:
         if by:
             lines[0] = f"<@{by}>: {lines[0]}"
         blocks = [render.section(chunk) for chunk in render.chunks(lines)]
-        response = await self._call(
+        response = await self.call(
             "chat.postMessage",
             channel=experiment.channel,
             thread_ts=experiment.thread_ts,
@@ -111,20 +111,27 @@ class Threads:
 
     def post_to_thread_blocking(self, experiment: Experiment, text: str, timeout: float = 60) -> str | None:
         return asyncio.run_coroutine_threadsafe(
-            self.post_to_thread(experiment, text), self._require_loop()
+            self.post_to_thread(experiment, text), self.require_loop()
         ).result(timeout)
 
     def finish_parent_blocking(self, experiment: Experiment, text: str, timeout: float = 60) -> bool:
         return asyncio.run_coroutine_threadsafe(
-            self.finish_parent(experiment, text), self._require_loop()
+            self.finish_parent(experiment, text), self.require_loop()
         ).result(timeout)
 
     def load(self, experiment_id: str) -> Experiment | None:
         return self._load(experiment_id)
 
-    def _require_loop(self) -> asyncio.AbstractEventLoop:
+    def require_loop(self) -> asyncio.AbstractEventLoop:
         if self._loop is None:
             raise RuntimeError("Threads was built without the app's event loop; call the async methods")
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop:
+            # Waiting here for the loop we block would never end.
+            raise RuntimeError("the blocking forms are for other threads; await the async methods instead")
         return self._loop
 
     def _load(self, experiment_id: str) -> Experiment | None:
@@ -137,7 +144,7 @@ class Threads:
     async def _update(self, experiment: Experiment, blocks: list[dict[str, Any]]) -> bool:
         if not experiment.channel or not experiment.thread_ts:
             return False
-        response = await self._call(
+        response = await self.call(
             "chat.update",
             channel=experiment.channel,
             ts=experiment.thread_ts,
@@ -146,10 +153,54 @@ class Threads:
         )
         return response is not None
 
-    async def _call(self, method: str, **kwargs: Any) -> Any:
+    async def call(self, method: str, **kwargs: Any) -> Any:
+        """One Web API call; None (logged, counted) when Slack fails after the retries."""
         try:
             return await self.client.api_call(method, json=kwargs)
         except SLACK_FAILURES as exc:
             log.error("Slack %s failed for channel %s: %s", method, kwargs.get("channel"), exc)
             self._on_failure(method)
             return None
+
+
+class SlackNotifier:
+    """The experiment lifecycle's notifier (bot.lifecycle.notify.Notifier) in Slack: experiment
+    events go to the fault's thread, a final one also redraws the parent; channel messages may
+    carry buttons. Called from the lifecycle's worker threads, never from the event loop.
+    """
+
+    def __init__(self, threads: Threads, *, timeout: float = 60.0) -> None:
+        self._threads = threads
+        self._timeout = timeout
+
+    def experiment_event(self, experiment: Experiment, text: str, *, final: bool = False) -> None:
+        # The caller's copy may predate its own last change (ended, extended): draw what is stored.
+        current = self._threads.load(experiment.id) or experiment
+        self._threads.post_to_thread_blocking(current, text, self._timeout)
+        if final:
+            self._threads.finish_parent_blocking(current, text, self._timeout)
+
+    def channel_message(self, channel: str, text: str, *, buttons: Sequence[Any] = ()) -> None:
+        blocks: list[dict[str, Any]] = [
+            render.section(chunk) for chunk in render.chunks([render.escape(t) for t in text.splitlines()])
+        ][: render.MAX_BLOCKS - 1]
+        if buttons:
+            blocks.append({"type": "actions", "elements": [_button(b) for b in buttons][:25]})
+        loop = self._threads.require_loop()
+        coroutine = self._threads.call(
+            "chat.postMessage", channel=channel, text=render.fallback_text_of(text), blocks=blocks
+        )
+        asyncio.run_coroutine_threadsafe(coroutine, loop).result(self._timeout)
+
+
+def _button(button: Any) -> dict[str, Any]:
+    """A Block Kit button from anything shaped like bot.lifecycle.notify.Button."""
+    element: dict[str, Any] = {
+        "type": "button",
+        "action_id": button.action_id,
+        "text": {"type": "plain_text", "text": button.text},
+        "value": button.value,
+    }
+    if getattr(button, "style", None):
+        element["style"] = button.style
+    return element

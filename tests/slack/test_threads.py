@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 
 from bot.slack import render
+from bot.slack.threads import SlackNotifier
 
 from .conftest import (
     CHANNEL,
@@ -147,3 +149,36 @@ def test_slack_unreachable_loses_nothing(
     slack.fake.down = False
     slack.command("fault list", user="U0VIEW")
     assert experiment_id in slack.fake.wait_for_call("chat.postMessage", "Active faults")[0].text
+
+
+@dataclass(frozen=True)
+class ReminderButton:
+    """Shaped like bot.lifecycle.notify.Button."""
+
+    text: str
+    action_id: str
+    value: str
+    style: str | None = None
+
+
+def test_the_lifecycle_notifier_talks_in_the_thread_and_the_channel(
+    slack: SlackClient, slack_app: SlackApp
+) -> None:
+    experiment_id, _ = start_fault(slack)
+    notifier = SlackNotifier(slack_app.app.state.threads)
+    stored = experiment(slack_app.store, experiment_id)
+    notifier.experiment_event(stored, "Ends in 2 minutes.")
+    assert (
+        slack.fake.wait_for_call("chat.postMessage", "Ends in 2 minutes")[0].params["thread_ts"]
+        == stored.thread_ts
+    )
+    notifier.experiment_event(stored, "Expired: reverted.", final=True)
+    assert "Expired: reverted." in slack.fake.wait_for_call("chat.update")[0].all_text()
+    notifier.channel_message(
+        CHANNEL,
+        "Scheduled fault sch-1a2b runs in 10 minutes.",
+        buttons=[ReminderButton("Postpone 1h", "meshbot_schedule_postpone", "sch-1a2b@1", "primary")],
+    )
+    reminder = slack.fake.wait_for_call("chat.postMessage", "sch-1a2b")[0]
+    assert buttons(reminder.blocks) == {"meshbot_schedule_postpone": "sch-1a2b@1"}
+    assert "thread_ts" not in reminder.params
