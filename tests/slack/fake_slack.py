@@ -9,6 +9,7 @@ Retry-After for the next N calls of a method, a channel the bot is not in, or Sl
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import threading
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from aiohttp import WSMsgType, web
 
 TEAM_ID = "T0TEST"
 BOT_USER_ID = "U0BOT"
@@ -52,6 +55,8 @@ class FakeSlack:
         self.usergroups: dict[str, list[str]] = {}
         self.not_in_channel: set[str] = set()
         self.down = False
+        # Handed out by apps.connections.open (see FakeSocketMode).
+        self.socket_url: str | None = None
         self._scripted: dict[str, list[tuple[int, dict[str, str]]]] = {}
         self._ts = itertools.count(1)
         self._changed = threading.Condition()
@@ -173,6 +178,10 @@ class FakeSlack:
             if group not in self.usergroups:
                 return {"ok": False, "error": "no_such_subteam"}
             return {"ok": True, "users": self.usergroups[group]}
+        if method == "apps.connections.open":
+            if self.socket_url is None:
+                return {"ok": False, "error": "socket_mode_not_enabled"}
+            return {"ok": True, "url": self.socket_url}
         if method == "users.info":
             user = str(params.get("user"))
             return {
@@ -248,3 +257,87 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             self.wfile.write(data)
 
     return Handler
+
+
+class FakeSocketMode:
+    """Slack's Socket Mode end: a websocket server on 127.0.0.1 (aiohttp, its own loop and thread).
+
+    Point ``FakeSlack.socket_url`` at ``url``: apps.connections.open then hands it out. The server
+    says hello to the client, pushes the envelopes a test sends, and records the client's acks.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.acks: list[dict[str, Any]] = []
+        self.connected = threading.Event()
+        self._changed = threading.Condition()
+        self._outbox: asyncio.Queue[dict[str, Any]] | None = None
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+        self._thread = threading.Thread(target=self.loop.run_forever, name="fake-socket-mode", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/link"
+
+    def start(self) -> FakeSocketMode:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._serve(), self.loop).result(5)
+        return self
+
+    def stop(self) -> None:
+        if self._runner is not None:
+            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result(5)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(5)
+
+    def send(self, envelope: dict[str, Any]) -> None:
+        assert self._outbox is not None
+        asyncio.run_coroutine_threadsafe(self._outbox.put(envelope), self.loop).result(5)
+
+    def wait_for_ack(self, envelope_id: str, timeout: float = 10.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                found = [a for a in self.acks if a.get("envelope_id") == envelope_id]
+                if found:
+                    return found[0]
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no ack for envelope {envelope_id}; acks: {self.acks}")
+                self._changed.wait(left)
+
+    async def _serve(self) -> None:
+        self._outbox = asyncio.Queue()
+        app = web.Application()
+        app.router.add_get("/link", self._link)
+        self._runner = web.AppRunner(app)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        self.port = int(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+
+    async def _link(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse()
+        await ws.prepare(request)
+        await ws.send_json({"type": "hello", "num_connections": 1, "connection_info": {"app_id": "A0MESH"}})
+        self.connected.set()
+        assert self._outbox is not None
+        outbox = self._outbox
+
+        async def push() -> None:
+            while True:
+                await ws.send_json(await outbox.get())
+
+        pusher = asyncio.ensure_future(push())
+        try:
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    with self._changed:
+                        self.acks.append(json.loads(message.data))
+                        self._changed.notify_all()
+        finally:
+            pusher.cancel()
+        return ws
