@@ -393,9 +393,18 @@ class PlaygroundApp:
             send_initial_events=query.get("sendInitialEvents") == "true",
         )
 
+        # `kubectl get -w` asks for Tables here too: each event then carries a one-row Table.
+        as_table = "as=Table" in request.headers.get("accept", "")
+        include_object = query.get("includeObject", "Metadata")
+
         async def stream() -> AsyncIterator[bytes]:
             try:
                 async for event in events:
+                    if as_table and event["type"] in ("ADDED", "MODIFIED", "DELETED"):
+                        obj = event["object"]
+                        meta = {"resourceVersion": obj["metadata"].get("resourceVersion")}
+                        table = to_table(target.rtype, target.version, [obj], meta, include_object)
+                        event = {"type": event["type"], "object": table}
                     yield (json.dumps(event, separators=(",", ":")) + "\n").encode()
             except ApiError as err:
                 # A watch that cannot start (410 Gone) still answers 200, then an ERROR event.
