@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -281,6 +283,42 @@ def test_tables_of_other_kinds(kubectl: Kubectl) -> None:
     namespaces = table(kubectl.ok("get", "ns"))
     assert namespaces[0] == ["NAME", "STATUS", "AGE"]
     assert {r[0]: r[1] for r in namespaces[1:]}[APP_NS] == "Active"
+
+
+def test_get_watch_prints_each_change_as_a_table_row(kubectl: Kubectl) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(kubectl.home),
+        "KUBECONFIG": str(kubectl.kubeconfig),
+    }
+    args = ["get", "pods", "-n", APP_NS, "-l", "app=web-svc", "-w", "--output-watch-events"]
+    watcher = subprocess.Popen([str(KUBECTL), *args], stdout=subprocess.PIPE, text=True, env=env)
+    lines: queue.Queue[str] = queue.Queue()
+
+    def read() -> None:
+        for line in watcher.stdout or []:
+            lines.put(line)
+
+    threading.Thread(target=read, daemon=True).start()
+
+    def next_row() -> list[str]:
+        return table(lines.get(timeout=10))[0]
+
+    try:
+        assert next_row()[:3] == ["EVENT", "NAME", "READY"]
+        added = next_row()
+        assert added[0] == "ADDED" and added[2:4] == ["1/1", "Running"]
+        kubectl.ok("delete", "pod", added[1], "-n", APP_NS, "--wait=false")
+        rows = [next_row() for _ in range(3)]
+    finally:
+        watcher.terminate()
+        watcher.wait(timeout=10)
+
+    # One header only: every event came as a row of the same table.
+    assert [r[0] for r in rows] == ["DELETED", "ADDED", "MODIFIED"]
+    assert rows[0][1] == added[1]
+    assert rows[1][1] == rows[2][1] != added[1]
+    assert rows[1][2:4] == ["0/1", "Pending"] and rows[2][2:4] == ["1/1", "Running"]
 
 
 # ---------------------------------------------------------------- write verbs
