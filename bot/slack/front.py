@@ -139,10 +139,20 @@ class SlackFront:
                 channel=pending.channel,
                 why=messages.NOT_CONFIRMED_IN_TIME,
             )
-            if pending.response_url:
+            blocks = render.answered(pending, messages.NOT_CONFIRMED_IN_TIME)
+            if pending.message_ts and pending.channel:
+                # Asked in the channel (two-person): take the Approve button away there.
+                await self._call(
+                    "chat.update",
+                    channel=pending.channel,
+                    ts=pending.message_ts,
+                    text=messages.NOT_CONFIRMED_IN_TIME,
+                    blocks=blocks,
+                )
+            elif pending.response_url:
                 await self._post_response_url(
                     pending.response_url,
-                    blocks=render.answered(pending, messages.NOT_CONFIRMED_IN_TIME),
+                    blocks=blocks,
                     text=messages.NOT_CONFIRMED_IN_TIME,
                     replace_original=True,
                 )
