@@ -15,10 +15,15 @@ from handlers import (
     inject,
     install,
     mtls,
+    pause,
+    resume,
+    schedule,
+    schedules,
     status,
     unexpose,
     uninject,
     uninstall,
+    unschedule,
     use,
 )
 from handlers import help as help_
@@ -40,5 +45,10 @@ VERBS: dict[str, Verb] = {
         mtls,
         dashboard,
         audit,
+        schedule,
+        schedules,
+        unschedule,
+        pause,
+        resume,
     )
 }

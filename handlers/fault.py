@@ -35,6 +35,7 @@ from handlers.parse import format_duration
 from handlers.reply import Reply, Target
 from mesh.errors import MeshError, NotFound
 from mesh.faults import FaultSpec, InvalidFault, abort_fault, delay_fault
+from mesh.namespaces import require_service
 from mesh.virtualservices import (
     apply_fault,
     clear_fault,
@@ -65,6 +66,8 @@ class InjectCommand:
     http_status: int | None = None
     grpc_status: str | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    # False when the 100% default applies, so a policy refusal can say a percentage is needed.
+    percentage_given: bool = field(default=True, compare=False)
 
 
 @dataclass(frozen=True)
@@ -164,10 +167,34 @@ def _parse_inject(kind: Literal["delay", "abort"], args: list[str]) -> InjectCom
     service = parse.service_word(service_word, namespace_flag)
     if kind == "delay":
         delay = parse.duration(amount, what="delay")
-        return InjectCommand(kind, service, percentage, duration, delay=delay, headers=headers)
+        return InjectCommand(
+            kind,
+            service,
+            percentage,
+            duration,
+            delay=delay,
+            headers=headers,
+            percentage_given=bool(percentages),
+        )
     if amount.isdigit():
-        return InjectCommand(kind, service, percentage, duration, http_status=int(amount), headers=headers)
-    return InjectCommand(kind, service, percentage, duration, grpc_status=amount, headers=headers)
+        return InjectCommand(
+            kind,
+            service,
+            percentage,
+            duration,
+            http_status=int(amount),
+            headers=headers,
+            percentage_given=bool(percentages),
+        )
+    return InjectCommand(
+        kind,
+        service,
+        percentage,
+        duration,
+        grpc_status=amount,
+        headers=headers,
+        percentage_given=bool(percentages),
+    )
 
 
 def handle(command: FaultCommand, ctx: Context) -> Reply:
@@ -186,8 +213,12 @@ def handle(command: FaultCommand, ctx: Context) -> Reply:
 def _spec(command: InjectCommand, ctx: Context, target: Target) -> FaultSpec:
     limits = ctx.policy.faults
     if command.percentage > limits.max_percentage:
+        typed = any(parse.is_percentage(word) for word in parse.words(ctx.command_text))
+        hint = (
+            "" if typed else f" (100% unless a percentage is given: add one, e.g. {limits.max_percentage:g}%)"
+        )
         raise Refused(
-            f"{command.percentage:g}% is above the policy's maximum of {limits.max_percentage:g}%",
+            f"{command.percentage:g}% is above the policy's maximum of {limits.max_percentage:g}%{hint}",
             target=target,
         )
     try:
@@ -229,6 +260,11 @@ def _inject(command: InjectCommand, ctx: Context) -> Reply:
             f"namespace {namespace} is protected by policy: faults are not allowed there", target=target
         )
     spec = _spec(command, ctx, target)
+    # Checked before an experiment is recorded: a typo'd service is a refusal, not a failed experiment.
+    try:
+        require_service(ctx.kube, namespace, service)
+    except NotFound as exc:
+        raise Refused(str(exc), target=target) from None
     limits = ctx.policy.faults
     duration = command.duration or limits.default_duration
     if duration > limits.max_duration:
@@ -471,6 +507,9 @@ def _clear(command: ClearCommand, ctx: Context) -> Reply:
         if single
         else Target(cluster=ctx.cluster)
     )
+    if len(ids) > 1:
+        # The audit log keeps a reply's first line: make it name every experiment touched.
+        lines.insert(0, f"Cleared {len(ids) - failures} of {len(ids)} faults: {', '.join(i[0] for i in ids)}")
     text = "\n".join(lines)
     if failures:
         return Reply.error(text, target=target)

@@ -12,7 +12,7 @@ from kubernetes.client import V1Service
 from mesh.errors import MeshError, NotFound, calling
 from mesh.install import ISTIO_NAMESPACE, IngressGateway, read_ingress_gateway
 from mesh.kube import Kube
-from mesh.namespaces import require_namespace, service_names
+from mesh.namespaces import require_namespace, require_service
 
 GROUP = "networking.istio.io"
 VERSION = "v1"
@@ -273,17 +273,7 @@ def _delete(kube: Kube, obj: Manifest) -> None:
 
 def _read_service(kube: Kube, namespace: str, service: str) -> V1Service:
     require_namespace(kube, namespace)
-    try:
-        with calling(f"reading service {namespace}/{service}"):
-            found: V1Service = kube.core.read_namespaced_service(
-                service, namespace, _request_timeout=kube.timeout
-            )
-    except NotFound:
-        existing = ", ".join(service_names(kube, namespace)) or "none"
-        raise NotFound(
-            f"service {service} does not exist in namespace {namespace}; services there: {existing}"
-        ) from None
-    return found
+    return require_service(kube, namespace, service)
 
 
 def _require_ingress(kube: Kube) -> IngressGateway:

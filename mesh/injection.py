@@ -46,7 +46,8 @@ def injection_label_patch(enabled: bool) -> dict[str, Any]:
 
 def restart_patch(at: datetime) -> dict[str, Any]:
     """What `kubectl rollout restart` sends: a new template annotation, hence a new ReplicaSet."""
-    stamp = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # Finer than kubectl's whole seconds: two restarts within a second must still both roll.
+    stamp = at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
     return {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: stamp}}}}}
 
 

@@ -2,29 +2,35 @@
 
 from __future__ import annotations
 
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError
+from kubernetes.client import V1Service
 
-from mesh.errors import NotFound, from_api, from_transport
+from mesh.errors import NotFound, calling
 from mesh.kube import Kube
 
 
 def require_namespace(kube: Kube, namespace: str) -> None:
     try:
-        kube.core.read_namespace(namespace, _request_timeout=kube.timeout)
-    except ApiException as exc:
-        if exc.status == 404:
-            raise NotFound(f"namespace {namespace} does not exist") from None
-        raise from_api(exc, f"reading namespace {namespace}") from None
-    except (HTTPError, OSError) as exc:
-        raise from_transport(exc, f"reading namespace {namespace}") from None
+        with calling(f"reading namespace {namespace}"):
+            kube.core.read_namespace(namespace, _request_timeout=kube.timeout)
+    except NotFound:
+        raise NotFound(f"namespace {namespace} does not exist") from None
 
 
 def service_names(kube: Kube, namespace: str) -> list[str]:
-    try:
+    with calling(f"listing the services in namespace {namespace}"):
         services = kube.core.list_namespaced_service(namespace, _request_timeout=kube.timeout)
-    except ApiException as exc:
-        raise from_api(exc, f"listing services in {namespace}") from None
-    except (HTTPError, OSError) as exc:
-        raise from_transport(exc, f"listing services in {namespace}") from None
-    return sorted(str(s.metadata.name) for s in services.items if s.metadata is not None)
+    return sorted(str(s.metadata.name) for s in services.items if s.metadata and s.metadata.name)
+
+
+def require_service(kube: Kube, namespace: str, service: str) -> V1Service:
+    """The Service, or NotFound naming the services that do exist (a typo is the usual cause)."""
+    try:
+        with calling(f"reading service {service} in namespace {namespace}"):
+            found: V1Service = kube.core.read_namespaced_service(
+                service, namespace, _request_timeout=kube.timeout
+            )
+    except NotFound:
+        names = service_names(kube, namespace)
+        there = f"services there: {', '.join(names)}" if names else "it has no services (does it exist?)"
+        raise NotFound(f"there is no service {service} in namespace {namespace}; {there}") from None
+    return found

@@ -36,6 +36,7 @@ from mesh.faults import (
     raw_marks,
 )
 from mesh.kube import Kube
+from mesh.namespaces import require_service
 
 log = logging.getLogger(__name__)
 
@@ -165,18 +166,6 @@ def _get_vs(kube: Kube, namespace: str, name: str) -> Json | None:
     return obj if isinstance(obj, dict) else None
 
 
-def _check_service(kube: Kube, namespace: str, service: str) -> None:
-    try:
-        with calling(f"reading service {service} in namespace {namespace}"):
-            kube.core.read_namespaced_service(service, namespace, _request_timeout=kube.timeout)
-    except NotFound:
-        with calling(f"listing the services in namespace {namespace}"):
-            existing = kube.core.list_namespaced_service(namespace, _request_timeout=kube.timeout)
-        names = sorted(s.metadata.name for s in existing.items if s.metadata and s.metadata.name)
-        there = f"services there: {', '.join(names)}" if names else "it has no services (does it exist?)"
-        raise NotFound(f"there is no service {service} in namespace {namespace}; {there}") from None
-
-
 def _write_failure(exc: ApiException, doing: str, still_as_planned: Callable[[], bool]) -> Exception:
     """A failed write as `_Stale` when it failed because the object changed since it was read:
     409, 404 (deleted), or 422 from a JSON Patch `test` — told apart from a real validation error
@@ -201,7 +190,7 @@ def plan_fault(
     expires_at: datetime,
 ) -> FaultPlan:
     """Reads the Service and the namespace's VirtualServices and plans the fault; writes nothing."""
-    _check_service(kube, namespace, service)
+    require_service(kube, namespace, service)
     virtual_services = _list_vs(kube, namespace)
     planned = plan_changes(
         virtual_services,

@@ -257,7 +257,7 @@ def test_a_failed_route_leaves_no_gateway_behind(playground: Playground, mesh_ku
             HOST,
             {},
             NotFound,
-            f"service webb does not exist in namespace {APP}; services there: emoji-svc, voting-svc, web-svc",
+            f"there is no service webb in namespace {APP}; services there: emoji-svc, voting-svc, web-svc",
         ),
         ("emojivoto", "web-svc", HOST, {}, NotFound, "namespace emojivoto does not exist"),
         (

@@ -95,7 +95,7 @@ def test_inject_and_restart_gives_every_pod_a_sidecar(playground: Playground, me
         "spec": {
             "template": {
                 "metadata": {
-                    "annotations": {"kubectl.kubernetes.io/restartedAt": at.strftime("%Y-%m-%dT%H:%M:%SZ")}
+                    "annotations": {"kubectl.kubernetes.io/restartedAt": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
                 }
             }
         }

@@ -376,11 +376,6 @@ def next_second() -> None:
     time.sleep(1.01 - time.time() % 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in mesh/injection.py: restart_patch stamps restartedAt to the second, so a second "
-    "restart within the same second leaves the template unchanged and rolls out nothing",
-)
 def test_a_second_restart_within_a_second_rolls_out(meshbot: Meshbot) -> None:
     next_second()  # both restarts well inside one second, so this fails for the bug and only for it
     meshbot.ok(f"inject {NS} --restart")

@@ -174,7 +174,7 @@ REFUSED = [
     ),
     pytest.param(
         f"expose web.{NS} host=emoji-istio.test.net",
-        f"service web does not exist in namespace {NS}; services there: emoji-svc, voting-svc, web-svc",
+        f"there is no service web in namespace {NS}; services there: emoji-svc, voting-svc, web-svc",
         id="expose-no-such-service",
     ),
     pytest.param(

@@ -1,0 +1,231 @@
+"""`schedule "<fault command>" at <time>|every "<cron>" [tz=<zone>] [remind=<lead>]`: run a fault later.
+
+Everything is checked now, when the person who typed it can fix it: the inner command (parsed by
+the fault verb itself), the time (in the future), the cron expression (APScheduler's crontab
+reader), the time zone (IANA, via zoneinfo), the reminder lead. The namespace is fixed now too —
+a command relying on the channel's default gets an explicit ``-n`` — so re-binding the channel
+later cannot move a scheduled fault elsewhere. Policy and roles are checked again at each run
+(bot.lifecycle.schedules runs it through the pipeline as the schedule's owner).
+
+The helpers at the end describe schedules for the other schedule verbs and the lifecycle.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from apscheduler.triggers.cron import CronTrigger
+
+from bot.store import Schedule, create_schedule, next_run
+from handlers import fault, parse
+from handlers.context import Context
+from handlers.errors import Refused, UsageError
+from handlers.parse import format_duration
+from handlers.reply import Reply, Target
+
+VERB = "schedule"
+HELP = "run a fault command later: once at a time, or on a cron expression"
+USAGE = 'schedule "<fault command>" at <time>|every "<cron>" [tz=<zone>] [remind=<lead>]'
+EXAMPLES = (
+    'schedule "fault delay 3s web-svc for 15m" every "0 14 * * 2" tz=Europe/Berlin',
+    'schedule "fault abort 500 50% web-svc for 10m" at 2026-12-01T14:00 remind=30m',
+)
+TIME_FORMS = "2026-12-01T14:00 (or with an offset, …+01:00), 2026-12-01 14:00, 14:00 (the next one), +2h"
+DEFAULT_REMIND = timedelta(minutes=10)
+_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
+_ID = re.compile(r"^sch-[0-9a-f]{4,}$")
+
+# When: an aware datetime (absolute), a naive one (wall time in the zone), a time of day (its next
+# occurrence in the zone), or a timedelta (from now).
+When = datetime | time | timedelta
+
+
+@dataclass(frozen=True)
+class ScheduleCommand:
+    words: tuple[str, ...]  # the inner fault command, as parsed
+    inject: fault.InjectCommand
+    at: When | None
+    cron: str | None
+    timezone: str
+    remind: timedelta | None
+
+    @property
+    def service(self) -> parse.ServiceRef:
+        # Read by bot.authz: a schedule needs the role the fault itself needs, in its namespace.
+        return self.inject.service
+
+
+def parse_args(args: list[str]) -> ScheduleCommand:
+    try:
+        return _parse(args)
+    except parse.ParseError as exc:
+        raise UsageError(str(exc), USAGE) from None
+
+
+def _parse(args: list[str]) -> ScheduleCommand:
+    if not args:
+        raise parse.ParseError(f"say what to run and when, e.g. {EXAMPLES[0]}")
+    inner, rest = args[0], args[1:]
+    words, inject = inner_command(inner)
+    opts, rest = parse.options(rest, {"tz", "remind"})
+    timezone = zone(opts.get("tz", "UTC"))
+    remind = reminder_lead(opts["remind"]) if "remind" in opts else None
+    if not rest or rest[0] not in ("at", "every"):
+        raise parse.ParseError('after the quoted command say when: `at <time>` or `every "<cron>"`')
+    if rest[0] == "every":
+        if len(rest) != 2:
+            raise parse.ParseError('give the cron expression in quotes, e.g. every "0 14 * * 2"')
+        cron = rest[1].strip()
+        try:
+            CronTrigger.from_crontab(cron, timezone=ZoneInfo(timezone))
+        except ValueError as exc:
+            raise parse.ParseError(
+                f'cannot read cron expression "{cron}": {exc} (five fields: minute hour day month weekday)'
+            ) from None
+        return ScheduleCommand(tuple(words), inject, None, cron, timezone, remind)
+    if len(rest) not in (2, 3):
+        raise parse.ParseError(f"`at` needs one time, e.g. {TIME_FORMS}")
+    return ScheduleCommand(tuple(words), inject, when(" ".join(rest[1:])), None, timezone, remind)
+
+
+def inner_command(text: str) -> tuple[list[str], fault.InjectCommand]:
+    """The quoted fault command, parsed by the fault verb; only injections can be scheduled."""
+    words = parse.words(text)
+    if words[:1] == ["/mesh"]:
+        words = words[1:]
+    if words[:1] != ["fault"] or len(words) < 2 or words[1] not in ("delay", "abort"):
+        raise parse.ParseError(
+            'schedule runs a fault injection: quote it whole, e.g. "fault delay 3s web-svc for 15m"'
+        )
+    try:
+        command = fault.parse_args(words[1:])
+    except UsageError as exc:
+        raise parse.ParseError(f"the scheduled command: {exc.message} (form: {exc.usage})") from None
+    assert isinstance(command, fault.InjectCommand)
+    return words, command
+
+
+def reminder_lead(text: str) -> timedelta:
+    """How long before each run to remind the channel; `0`, `0s` or `off` for no reminder."""
+    if text in ("0", "0s", "off", "none"):
+        return timedelta(0)
+    return parse.duration(text, what="reminder lead")
+
+
+def zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise parse.ParseError(f"unknown time zone {name!r}: use an IANA name, e.g. Europe/Berlin") from None
+    return name
+
+
+def when(text: str) -> When:
+    text = text.strip()
+    if text.startswith("+"):
+        return parse.duration(text[1:], what="time from now")
+    clock = _CLOCK.match(text)
+    if clock:
+        hour, minute, second = (int(g) if g else 0 for g in clock.groups())
+        if hour > 23 or minute > 59 or second > 59:
+            raise parse.ParseError(f"{text!r} is not a time of day")
+        return time(hour, minute, second)
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise parse.ParseError(f"cannot read the time {text!r}; use {TIME_FORMS}") from None
+
+
+def resolve(moment: When, timezone: str, now: datetime) -> datetime:
+    """The aware UTC time a parsed `at` means, seen from ``now``."""
+    tz = ZoneInfo(timezone)
+    if isinstance(moment, timedelta):
+        return now + moment
+    if isinstance(moment, datetime):
+        local = moment if moment.tzinfo is not None else moment.replace(tzinfo=tz)
+        return local.astimezone(UTC)
+    today = now.astimezone(tz)
+    candidate = datetime.combine(today.date(), moment, tzinfo=tz)
+    if candidate <= today:
+        candidate = datetime.combine(today.date() + timedelta(days=1), moment, tzinfo=tz)
+    return candidate.astimezone(UTC)
+
+
+def handle(command: ScheduleCommand, ctx: Context) -> Reply:
+    if not ctx.channel:
+        raise Refused("a schedule reports to a channel: create it from one (the CLI: --channel <name>)")
+    ref = command.inject.service
+    namespace = ctx.namespace(ref.namespace)
+    target = Target(cluster=ctx.cluster, namespace=namespace, service=ref.service)
+    if ctx.policy.is_protected(namespace):
+        raise Refused(f"namespace {namespace} is protected by policy: faults are not allowed there")
+    limits = ctx.policy.faults
+    if command.inject.duration is not None and command.inject.duration > limits.max_duration:
+        raise Refused(
+            f"a fault may last at most {format_duration(limits.max_duration)} by policy; "
+            f"{format_duration(command.inject.duration)} asked"
+        )
+    words = list(command.words)
+    if ref.namespace is None:
+        words += ["-n", namespace]
+    now = ctx.now()
+    run_at = resolve(command.at, command.timezone, now) if command.at is not None else None
+    if run_at is not None and run_at.microsecond:
+        # Whole seconds, as people read and type times (`+2m` from 14:03:07.4 is 14:05:08).
+        run_at = run_at.replace(microsecond=0) + timedelta(seconds=1)
+    if run_at is not None and run_at <= now:
+        raise Refused(f"{local_time(run_at, command.timezone)} has already passed")
+    remind = command.remind if command.remind is not None else DEFAULT_REMIND
+    with ctx.store.write() as session:
+        schedule = create_schedule(
+            session=session,
+            command=shlex.join(words),
+            channel=ctx.channel,
+            created_by=ctx.actor,
+            run_at=run_at,
+            cron=command.cron,
+            timezone=command.timezone,
+            reminder_lead=remind,
+            now=now,
+        )
+    first = next_run(schedule, now)
+    lines = [
+        f"Scheduled {schedule.id}: `{schedule.command}` {describe_when(schedule)}.",
+        f"Next run: {local_time(first, schedule.timezone) if first else 'none'}; "
+        + (f"a reminder comes {format_duration(remind)} before each run." if remind else "no reminder."),
+        f"`pause {schedule.id}` / `resume {schedule.id}` / `unschedule {schedule.id}`; "
+        "`schedules` lists them.",
+    ]
+    return Reply("\n".join(lines), target=target)
+
+
+# ---------------------------------------------------------------------- shared by the schedule verbs
+
+
+def schedule_id(word: str) -> str:
+    if not _ID.match(word):
+        raise parse.ParseError(f"{word!r} is not a schedule id like sch-1a2b")
+    return word
+
+
+def local_time(moment: datetime, timezone: str) -> str:
+    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M:%S %Z").replace(":00 ", " ")
+
+
+def describe_when(schedule: Schedule) -> str:
+    if schedule.run_at is not None:
+        return f"once at {local_time(schedule.run_at, schedule.timezone)}"
+    return f'every "{schedule.cron}" ({schedule.timezone})'
+
+
+def target_of(schedule: Schedule, cluster: str | None = None) -> Target:
+    """The service a scheduled command acts on (for replies and the audit log)."""
+    try:
+        _, command = inner_command(schedule.command)
+    except parse.ParseError:
+        return Target(cluster=cluster)
+    return Target(cluster=cluster, namespace=command.service.namespace, service=command.service.service)
