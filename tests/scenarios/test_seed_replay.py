@@ -16,7 +16,6 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import pytest
 import yaml
 from kubernetes.client import V1Namespace, V1ObjectMeta, V1ServiceAccount
 
