@@ -217,3 +217,42 @@ def _set_ended_by(experiment: Experiment, by: Actor | None) -> None:
     experiment.ended_by_team = by.team_id
     experiment.ended_by_user = by.user_id
     experiment.ended_by_name = by.display_name
+
+
+def list_failed(
+    *,
+    session: Session,
+    cluster: str | None = None,
+    namespace: str | None = None,
+    since: datetime | None = None,
+) -> list[Experiment]:
+    """Experiments that failed (to apply or to revert), newest first: what needs a person.
+
+    ``list_active`` leaves them out, as they are no longer running as planned; `status` lists
+    these beside the active ones so a fault that could not be removed stays in sight.
+    """
+    statement = select(Experiment).where(Experiment.state == ExperimentState.FAILED.value)
+    if cluster is not None:
+        statement = statement.where(Experiment.cluster == cluster)
+    if namespace is not None:
+        statement = statement.where(Experiment.namespace == namespace)
+    if since is not None:
+        statement = statement.where(Experiment.ended_at >= since)
+    return list(session.scalars(statement.order_by(Experiment.ended_at.desc(), Experiment.id)))
+
+
+def list_experiments(
+    *,
+    session: Session,
+    since: datetime,
+    channel: str | None = None,
+    cluster: str | None = None,
+) -> list[Experiment]:
+    """Experiments created from ``since`` on (optionally in one channel), oldest first: a digest's
+    "what ran today"."""
+    statement = select(Experiment).where(Experiment.created_at >= since)
+    if channel is not None:
+        statement = statement.where(Experiment.channel == channel)
+    if cluster is not None:
+        statement = statement.where(Experiment.cluster == cluster)
+    return list(session.scalars(statement.order_by(Experiment.created_at, Experiment.id)))

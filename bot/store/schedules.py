@@ -9,10 +9,12 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from bot.store.audit import query_events
 from bot.store.errors import InvalidValue, ScheduleNotFound
+from bot.store.filters import AuditQuery
 from bot.store.ids import new_short_id
-from bot.store.models import Schedule
-from bot.store.values import Actor
+from bot.store.models import AuditEvent, Schedule
+from bot.store.values import Actor, Outcome
 
 # Sentinel for update_schedule: "leave as is", distinct from None ("clear").
 _KEEP: object = object()
@@ -135,3 +137,93 @@ def delete_schedule(*, session: Session, schedule_id: str) -> None:
     result = session.execute(delete(Schedule).where(Schedule.id == schedule_id).returning(Schedule.id))
     if result.scalar_one_or_none() is None:
         raise ScheduleNotFound(schedule_id)
+
+
+# ---------------------------------------------------------------------- when a schedule runs
+
+
+def next_run(schedule: Schedule, after: datetime) -> datetime | None:
+    """The schedule's first run strictly after ``after`` (aware UTC), or None when there is none."""
+    if schedule.run_at is not None:
+        return schedule.run_at if schedule.run_at > after else None
+    assert schedule.cron is not None
+    trigger = CronTrigger.from_crontab(schedule.cron, timezone=ZoneInfo(schedule.timezone))
+    fire = trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
+    return fire.astimezone(UTC) if fire is not None else None
+
+
+def runs_between(schedule: Schedule, after: datetime, until: datetime, limit: int = 1000) -> list[datetime]:
+    """The schedule's runs in (after, until], oldest first, at most ``limit``."""
+    runs: list[datetime] = []
+    moment = after
+    while len(runs) < limit:
+        fire = next_run(schedule, moment)
+        if fire is None or fire > until:
+            break
+        runs.append(fire)
+        moment = fire
+    return runs
+
+
+def is_run(schedule: Schedule, moment: datetime) -> bool:
+    """Whether the schedule (as it is now) runs at ``moment``."""
+    return next_run(schedule, moment - timedelta(microseconds=1)) == moment
+
+
+# ---------------------------------------------------------------------- run bookkeeping
+#
+# What happened to each run is recorded in the audit log (shared by every replica, append-only),
+# one event per run with the command "<verb> <schedule id> <run time>": run, skipped (by a person,
+# or postponed), or missed (the scheduler was down). These read it back.
+
+RUN_VERB = "schedule run"
+SKIP_VERB = "schedule skip"
+MISSED_VERB = "schedule missed"
+POSTPONE_VERB = "schedule postpone"
+CANCEL_VERB = "schedule cancel"
+HANDLED_VERBS = (RUN_VERB, SKIP_VERB, MISSED_VERB)
+# History older than this may have been pruned from the audit log; never look further back.
+BOOKKEEPING_LOOKBACK = timedelta(days=7)
+
+
+def run_stamp(moment: datetime) -> str:
+    """A run time as the bookkeeping writes it: UTC, with microseconds only when it has any."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ" if utc.microsecond else "%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_run_stamp(text: str) -> datetime:
+    form = "%Y-%m-%dT%H:%M:%S.%fZ" if "." in text else "%Y-%m-%dT%H:%M:%SZ"
+    return datetime.strptime(text, form).replace(tzinfo=UTC)
+
+
+def run_command(verb: str, schedule_id: str, run: datetime) -> str:
+    return f"{verb} {schedule_id} {run_stamp(run)}"
+
+
+def _bookkeeping(session: Session, verb: str, text: str, limit: int) -> list[AuditEvent]:
+    query = AuditQuery(verb=verb, text=text, outcome=Outcome.OK.value, limit=limit)
+    return query_events(session=session, query=query).events
+
+
+def run_handled(session: Session, schedule_id: str, run: datetime) -> str | None:
+    """The verb that already dealt with this run (run, skipped, missed), or None."""
+    for verb in HANDLED_VERBS:
+        if _bookkeeping(session, verb, run_command(verb, schedule_id, run), limit=1):
+            return verb
+    return None
+
+
+def handled_until(session: Session, schedule: Schedule, now: datetime) -> datetime:
+    """Up to when the schedule's runs have been dealt with: its latest run, skip or missed report
+    recorded, its latest resume, or its creation — whichever is last (at most a lookback ago)."""
+    mark = max(schedule.created_at, now - BOOKKEEPING_LOOKBACK)
+    for verb in HANDLED_VERBS:
+        for event in _bookkeeping(session, verb, f"{verb} {schedule.id} ", limit=5):
+            try:
+                mark = max(mark, parse_run_stamp(event.command.split()[3]))
+            except (IndexError, ValueError):
+                continue
+    for event in _bookkeeping(session, "resume", schedule.id, limit=1):
+        mark = max(mark, event.occurred_at)
+    return mark
