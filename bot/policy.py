@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -95,6 +96,36 @@ class ConfirmRules(BaseModel):
     _parse_durations = field_validator("expires_after", mode="before")(_duration_field)
 
 
+class DigestPolicy(BaseModel):
+    """A daily message per channel: experiments of the last day, those still active, what is
+    scheduled next (bot.lifecycle.digest)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    channels: list[str] = Field(min_length=1)
+    at: str = "09:00"  # local time of day, HH:MM
+    timezone: str = "UTC"
+    # A channel with nothing to say gets no message.
+    skip_empty: bool = True
+
+    @field_validator("at")
+    @classmethod
+    def _time_of_day(cls, value: str) -> str:
+        hour, sep, minute = value.partition(":")
+        if not (sep and hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
+            raise ValueError(f"{value!r} is not a time of day like 09:00")
+        return f"{int(hour):02d}:{int(minute):02d}"
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (use an IANA name, e.g. Europe/Berlin)") from None
+        return value
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -113,6 +144,8 @@ class Policy(BaseModel):
     two_person_namespaces: list[str] = Field(default_factory=list)
     # Workspaces whose users plain ``U…`` role subjects mean; empty: any workspace.
     slack_teams: list[str] = Field(default_factory=list)
+    # Optional daily digest per channel (bot.lifecycle.digest); None: no digest.
+    digest: DigestPolicy | None = None
 
     _parse_roles = field_validator("roles", mode="before")(_bindings_field)
 

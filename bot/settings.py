@@ -66,3 +66,54 @@ class Settings(BaseSettings):
     usergroup_cache_seconds: float = Field(
         default=300.0, ge=0, description="How long user group membership read from Slack is trusted."
     )
+
+    # ---- experiment lifecycle (bot.lifecycle): expiry, reaper, reminders, schedules, leader
+    lifecycle_enabled: bool = Field(
+        default=True, description="Run the lifecycle (expiry, reaper, schedules) in this process."
+    )
+    leader_election: bool = Field(
+        default=True,
+        description="Elect one scheduler among the replicas with a Lease; off: this process always leads.",
+    )
+    lease_namespace: str = Field(default="meshbot", description="Namespace of the leader election Lease.")
+    lease_name: str = Field(default="meshbot-lifecycle", description="Name of the leader election Lease.")
+    lease_duration_seconds: float = Field(
+        default=15.0, gt=0, description="A leader not renewing for this long is replaced."
+    )
+    lease_renew_deadline_seconds: float = Field(
+        default=10.0, gt=0, description="A leader that cannot renew for this long steps down."
+    )
+    lease_retry_seconds: float = Field(default=2.0, gt=0, description="How often to renew or try to acquire.")
+    lifecycle_identity: str | None = Field(
+        default=None, description="This replica's holder identity in the Lease; default hostname:pid."
+    )
+    lifecycle_workers: int = Field(default=16, ge=1, description="Threads running expiry and schedule jobs.")
+    lifecycle_sync_seconds: float = Field(
+        default=1.0, gt=0, description="How often the leader reads new, extended and ended experiments."
+    )
+    lifecycle_reaper_seconds: float = Field(
+        default=15.0, gt=0, description="How often the service sweeps the cluster for expired faults."
+    )
+    lifecycle_reaper_grace_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="The service's reaper leaves faults expired less than this to the expiry jobs.",
+    )
+    revert_retry_initial_seconds: float = Field(
+        default=0.5, gt=0, description="First back-off after a failed revert; doubles each time."
+    )
+    revert_retry_max_seconds: float = Field(
+        default=30.0, gt=0, description="Longest back-off between revert attempts."
+    )
+    revert_escalate_after: int = Field(
+        default=5, ge=1, description="Failed revert attempts before the experiment is marked failed."
+    )
+    reminder_lead_seconds: float = Field(
+        default=120.0, ge=0, description="Remind the thread this long before a fault ends (0: never)."
+    )
+    nudge_every_seconds: float = Field(
+        default=1800.0, ge=0, description="Remind the thread of a long fault this often (0: never)."
+    )
+    schedule_misfire_grace_seconds: float = Field(
+        default=60.0, ge=0, description="A scheduled run later than this is reported as missed, not run."
+    )
