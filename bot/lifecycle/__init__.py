@@ -1,0 +1,307 @@
+"""The experiment lifecycle: faults end on time whatever happens; reminders; scheduled faults.
+
+One entry point, built where the service starts (the FastAPI lifespan, or ``meshbot lifecycle``)::
+
+    lifecycle = Lifecycle(pipeline, pipeline.kube, pipeline.store, notifier, settings)
+    lifecycle.start()   # returns at once; elects a leader in the background
+    ...
+    lifecycle.stop()    # steps down and releases the lease, so another replica takes over at once
+
+Every replica builds one; the replica holding the Lease (bot.lifecycle.leader) runs the scheduler.
+On becoming leader it reconciles: experiments that expired while no leader ran are reverted at
+once (``reverted after restart``), the others are armed, half-ended ones finished, missed schedule
+runs reported, and one reaper pass sweeps the cluster.
+
+Scheduler: APScheduler 3's **BackgroundScheduler** with a thread pool, not the AsyncIOScheduler.
+Everything a job does is blocking — the kubernetes client, SQLAlchemy sessions, ``Pipeline.run`` —
+so on an asyncio scheduler each job would either block the event loop that serves Slack or need
+wrapping in ``run_in_executor`` anyway; and an expiry must not wait behind a busy event loop. A
+scheduler thread of its own keeps expiry timing independent of the web server, and it runs the
+same way under FastAPI and in the standalone CLI, which has no event loop. The job store is
+APScheduler's in-memory one: the store's experiments and schedules tables are the truth, re-read
+at every start and every ``lifecycle_sync_seconds``, so there is no second copy to drift.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from bot.lifecycle import jobs
+from bot.lifecycle.digest import digest_text
+from bot.lifecycle.expiry import Expiries
+from bot.lifecycle.leader import LeaseElector, LeaseRecord
+from bot.lifecycle.notify import Button, LogNotifier, Notifier, RecordingNotifier, deliver
+from bot.lifecycle.reaper import ReapReport, reap
+from bot.lifecycle.revert import DATABASE_ERRORS
+from bot.lifecycle.runtime import Runtime, utcnow
+from bot.lifecycle.schedules import ScheduleRunner, cancel, postpone, skip_next
+from bot.pipeline import Pipeline
+from bot.settings import Settings
+from bot.store import Store
+from mesh.errors import MeshError
+from mesh.kube import Kube
+
+__all__ = [
+    "DIGEST_JOB",
+    "Button",
+    "Lifecycle",
+    "LogNotifier",
+    "Notifier",
+    "ReapReport",
+    "RecordingNotifier",
+    "cancel",
+    "postpone",
+    "reap",
+    "skip_next",
+]
+
+log = logging.getLogger(__name__)
+
+SYNC_JOB = "lifecycle:sync"
+REAP_JOB = "lifecycle:reap"
+RECONCILE_JOB = "lifecycle:reconcile"
+DIGEST_JOB = "lifecycle:digest"
+
+
+def default_identity() -> str:
+    """hostname:pid — unique among replicas (pod names) and among processes on one machine, and
+    the same for a container restarted in its pod (pid 1), which so takes its lease back at once."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Lifecycle:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        kube: Kube,
+        store: Store,
+        notifier: Notifier,
+        settings: Settings,
+        *,
+        identity: str | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.identity = identity or settings.lifecycle_identity or default_identity()
+        self.rt = Runtime(
+            pipeline=pipeline,
+            kube=kube,
+            store=store,
+            notifier=notifier,
+            settings=settings,
+            instance=f"lifecycle-{uuid.uuid4().hex[:10]}",
+            clock=clock or utcnow,
+            cluster=pipeline.cluster,
+        )
+        self.expiries = Expiries(self.rt)
+        self.schedules = ScheduleRunner(self.rt)
+        self._state_lock = threading.RLock()
+        self._leading = threading.Event()
+        self._started = False
+        self._elector: LeaseElector | None = None
+        if settings.leader_election:
+            self._elector = LeaseElector(
+                kube,
+                namespace=settings.lease_namespace,
+                name=settings.lease_name,
+                identity=self.identity,
+                lease_duration=settings.lease_duration_seconds,
+                renew_deadline=settings.lease_renew_deadline_seconds,
+                retry_period=settings.lease_retry_seconds,
+                on_started=self._become_leader,
+                on_stopped=self._step_down,
+            )
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def is_leader(self) -> bool:
+        return self._leading.is_set()
+
+    def start(self) -> None:
+        """Start in the background: elect (or, without leader election, lead at once)."""
+        with self._state_lock:
+            if self._started:
+                return
+            self._started = True
+        jobs.register(self.rt.instance, self)
+        if self._elector is not None:
+            self._elector.start()
+        else:
+            self._become_leader(None)
+
+    def stop(self) -> None:
+        """Step down and release the lease; running jobs finish (a revert is never cut in half)."""
+        with self._state_lock:
+            if not self._started:
+                return
+            self._started = False
+        # Finish running reverts before the lease goes, so a successor never races them.
+        self._step_down(wait=True)
+        if self._elector is not None:
+            self._elector.stop(release=True)
+        jobs.unregister(self.rt.instance)
+
+    def abandon(self) -> None:
+        """Stop at once as a crashed process would: no release, nothing more done. The lease
+        stays held until it lapses. For tests and failover drills."""
+        with self._state_lock:
+            self._started = False
+        jobs.unregister(self.rt.instance)
+        if self._elector is not None:
+            self._elector.abandon()
+        self._step_down(wait=False)
+
+    def wait_until_leader(self, timeout: float) -> bool:
+        return self._leading.wait(timeout)
+
+    def poke(self) -> None:
+        """Read the store now rather than at the next sync (say, right after a command changed an
+        experiment in this process)."""
+        scheduler = self.rt.scheduler
+        if scheduler is not None and scheduler.get_job(SYNC_JOB) is not None:
+            scheduler.modify_job(SYNC_JOB, next_run_time=datetime.now(scheduler.timezone))
+
+    # ------------------------------------------------------------------ leadership
+
+    def _become_leader(self, previous: LeaseRecord | None) -> None:
+        with self._state_lock:
+            if self._leading.is_set():
+                return
+            settings = self.settings
+            scheduler = BackgroundScheduler(
+                executors={"default": ThreadPoolExecutor(settings.lifecycle_workers)},
+                job_defaults={
+                    # Never drop an expiry for being late: a late revert beats none. Schedules
+                    # judge lateness themselves (missed runs are reported, not run).
+                    "misfire_grace_time": None,
+                    "coalesce": True,
+                    "max_instances": 1,
+                },
+                timezone="UTC",
+            )
+            scheduler.start()
+            self.rt.scheduler = scheduler
+            self.rt.leader_since = self.rt.now()
+            self._leading.set()
+        if previous is not None and previous.holder:
+            log.warning("took over from %s (last renewed %s)", previous.holder, previous.renew_time)
+        scheduler.add_job(
+            jobs.reconcile, "date", id=RECONCILE_JOB, args=[self.rt.instance], replace_existing=True
+        )
+
+    def _step_down(self, wait: bool = False) -> None:
+        with self._state_lock:
+            scheduler = self.rt.scheduler
+            self.rt.scheduler = None
+            self._leading.clear()
+        if scheduler is not None:
+            try:
+                scheduler.shutdown(wait=wait)
+            except Exception:  # already shut down
+                log.debug("scheduler shutdown", exc_info=True)
+        self.expiries.reset()
+        self.schedules.reset()
+
+    def reconcile(self) -> None:
+        """First thing a new leader does; then the periodic jobs take over."""
+        try:
+            self.expiries.sync(first=True)
+        except DATABASE_ERRORS:
+            log.exception(
+                "cannot read the experiments to reconcile; the reaper covers until the store is back"
+            )
+        try:
+            self.schedules.sync()
+        except DATABASE_ERRORS:
+            log.exception("cannot read the schedules to reconcile")
+        self.reap_now()
+        scheduler = self.rt.scheduler
+        if scheduler is None:
+            return
+        instance = [self.rt.instance]
+        scheduler.add_job(
+            jobs.sync,
+            "interval",
+            seconds=self.settings.lifecycle_sync_seconds,
+            id=SYNC_JOB,
+            args=instance,
+            replace_existing=True,
+        )
+        scheduler.add_job(
+            jobs.reap,
+            "interval",
+            seconds=self.settings.lifecycle_reaper_seconds,
+            id=REAP_JOB,
+            args=instance,
+            replace_existing=True,
+        )
+        digest = self.rt.pipeline.policy.digest
+        if digest is not None:
+            hour, minute = (int(part) for part in digest.at.split(":"))
+            scheduler.add_job(
+                jobs.digest,
+                CronTrigger(hour=hour, minute=minute, timezone=digest.timezone),
+                id=DIGEST_JOB,
+                args=instance,
+                replace_existing=True,
+                misfire_grace_time=3600,
+            )
+
+    def sync(self) -> None:
+        try:
+            self.expiries.sync()
+        except DATABASE_ERRORS as exc:
+            log.warning("cannot read the experiments: %s", str(exc).splitlines()[0])
+        try:
+            self.schedules.sync()
+        except DATABASE_ERRORS as exc:
+            log.warning("cannot read the schedules: %s", str(exc).splitlines()[0])
+
+    def reap_now(self) -> ReapReport | None:
+        """One reaper pass, leaving alone what the expiry jobs are already reverting."""
+        try:
+            report = reap(
+                self.rt.kube,
+                self.rt.store,
+                now=self.rt.now(),
+                grace=timedelta(seconds=self.settings.lifecycle_reaper_grace_seconds),
+                notifier=self.rt.notifier,
+                claimed=self.expiries.owns,
+            )
+        except MeshError as exc:
+            log.warning("reaper pass failed: %s", exc)
+            return None
+        for line in report.lines()[:-1]:
+            log.info("reaper: %s", line)
+        return report
+
+    def send_digests(self) -> None:
+        digest = self.rt.pipeline.policy.digest
+        if digest is None:
+            return
+        now = self.rt.now()
+        for channel in digest.channels:
+            try:
+                text = digest_text(self.rt.store, channel, now=now, timezone=digest.timezone)
+            except DATABASE_ERRORS:
+                log.exception("cannot build the digest for %s", channel)
+                continue
+            if text is None and digest.skip_empty:
+                continue
+            message = text or "📋 meshbot daily digest: nothing ran, nothing is active or scheduled."
+            self._post(channel, message)
+
+    def _post(self, channel: str, text: str) -> None:
+        notifier = self.rt.notifier
+        deliver(f"a message to {channel}", lambda: notifier.channel_message(channel, text))

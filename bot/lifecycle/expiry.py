@@ -1,0 +1,456 @@
+"""Ending faults on time: one APScheduler job per active experiment, armed from the store.
+
+The store is the source of truth and the jobs are a cache of it. The leader reads the live
+experiments every ``lifecycle_sync_seconds`` (one indexed query) and (re-)arms a job wherever the
+expiry it armed differs from the store's — new experiments from any replica, and extensions — and
+drops the jobs of experiments that ended otherwise. A job re-reads its experiment before acting,
+so one that fires for an experiment extended meanwhile re-arms instead of reverting early.
+
+Reverting is claim → clear → end (bot.lifecycle.revert). When the API server fails, the job
+re-arms itself with exponential back-off; after ``revert_escalate_after`` failed attempts the
+experiment is marked ``failed`` (with what went wrong), the thread is told, and the retries go on
+at the longest back-off until the fault is gone — removed by us, or cleared by someone. When the
+database fails instead, the fault is removed all the same, from what the cluster's annotation
+says; the record is ended once the database answers again.
+
+Reminders ride on the same arming: one job ``reminder_lead_seconds`` before the end ("ends in
+2 min — extend or stop now"), and for long experiments a nudge every ``nudge_every_seconds``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from bot.lifecycle import jobs
+from bot.lifecycle.notify import deliver
+from bot.lifecycle.revert import DATABASE_ERRORS, SCHEDULER, audit, clear, describe_clear, finish
+from bot.lifecycle.runtime import Runtime
+from bot.store import (
+    EndReason,
+    Experiment,
+    ExperimentNotFound,
+    ExperimentState,
+    InvalidTransition,
+    Outcome,
+    begin_ending,
+    get_experiment,
+    list_active,
+    mark_failed,
+)
+from handlers.parse import format_duration
+from mesh.errors import MeshError
+from mesh.virtualservices import clear_fault, list_marked_faults
+
+log = logging.getLogger(__name__)
+
+_GONE_OR_DOWN: tuple[type[Exception], ...] = (ExperimentNotFound, *DATABASE_ERRORS)
+
+VERB = "expire"
+# An experiment seen `ending` this long, with no revert of ours running, was left half-ended by a
+# process that died (or a clear that failed): finish it.
+ENDING_GRACE = timedelta(seconds=10)
+
+
+def _job(kind: str, experiment_id: str) -> str:
+    return f"{kind}:{experiment_id}"
+
+
+@dataclass
+class _Armed:
+    """What the leader armed for one experiment, and enough to revert it without the store."""
+
+    experiment: Experiment
+    expires_at: datetime
+    reminder_at: datetime | None = None
+    nudge_at: datetime | None = None
+
+
+def _short(delta: timedelta) -> str:
+    return format_duration(timedelta(seconds=max(1, round(delta.total_seconds()))))
+
+
+class Expiries:
+    def __init__(self, rt: Runtime) -> None:
+        self.rt = rt
+        self._lock = threading.Lock()
+        self._armed: dict[str, _Armed] = {}
+        self._attempts: dict[str, int] = {}
+        self._reverting: set[str] = set()
+        self._retrying: set[str] = set()
+        self._ending_seen: dict[str, float] = {}
+
+    def reset(self) -> None:
+        """Forget everything armed (stepping down: the next leader re-arms from the store)."""
+        with self._lock:
+            self._armed.clear()
+            self._attempts.clear()
+            self._retrying.clear()
+            self._ending_seen.clear()
+
+    def owns(self, experiment_id: str) -> bool:
+        """Whether a revert of ours is running or retrying for it (the reaper leaves it alone)."""
+        with self._lock:
+            return experiment_id in self._reverting or experiment_id in self._retrying
+
+    def armed_expiry(self, experiment_id: str) -> datetime | None:
+        with self._lock:
+            armed = self._armed.get(experiment_id)
+            return armed.expires_at if armed else None
+
+    # ------------------------------------------------------------------ arming from the store
+
+    def sync(self, *, first: bool = False) -> None:
+        """Arm, re-arm and disarm from the store's live experiments (raises on database errors).
+
+        ``first``: the first read of a new leader, which finishes half-ended experiments at once —
+        whoever began ending them is most likely the leader that died.
+        """
+        with self.rt.store.read() as session:
+            live = list_active(session=session)
+        now = self.rt.now()
+        seen: set[str] = set()
+        for experiment in live:
+            seen.add(experiment.id)
+            if experiment.state == ExperimentState.ENDING:
+                self._ending(experiment, at_once=first)
+                continue
+            self._ending_seen.pop(experiment.id, None)
+            if experiment.expires_at is None:
+                continue
+            with self._lock:
+                armed = self._armed.get(experiment.id)
+                busy = experiment.id in self._reverting or experiment.id in self._retrying
+            if busy:
+                continue
+            if armed is None or armed.expires_at != experiment.expires_at:
+                self._arm(experiment, now)
+            elif experiment.expires_at <= now - timedelta(seconds=2) and not self.rt.has_job(
+                _job("expire", experiment.id)
+            ):
+                # Armed, overdue, and its job gone: it ran while the store was unreachable.
+                self._submit(experiment.id, self._reason(experiment))
+        with self._lock:
+            gone = [
+                i
+                for i in self._armed
+                if i not in seen and i not in self._reverting and i not in self._retrying
+            ]
+        for experiment_id in gone:
+            self._disarm(experiment_id)
+
+    def _reason(self, experiment: Experiment) -> EndReason:
+        since = self.rt.leader_since
+        expires = experiment.expires_at
+        if since is not None and expires is not None and expires < since:
+            return EndReason.REVERTED_AFTER_RESTART
+        return EndReason.EXPIRED
+
+    def _arm(self, experiment: Experiment, now: datetime) -> None:
+        assert experiment.expires_at is not None
+        expires = experiment.expires_at
+        armed = _Armed(experiment, expires)
+        settings = self.rt.settings
+        lead = timedelta(seconds=settings.reminder_lead_seconds)
+        started = experiment.started_at or now
+        if lead and expires - lead > now and expires - started > lead:
+            armed.reminder_at = expires - lead
+        armed.nudge_at = self._next_nudge(experiment, now)
+        with self._lock:
+            self._armed[experiment.id] = armed
+        self.rt.add_job(
+            jobs.expire, _job("expire", experiment.id), expires, experiment.id, self._reason(experiment)
+        )
+        if armed.reminder_at is not None:
+            self.rt.add_job(
+                jobs.remind, _job("remind", experiment.id), armed.reminder_at, experiment.id, "end"
+            )
+        else:
+            self.rt.remove_job(_job("remind", experiment.id))
+        if armed.nudge_at is not None:
+            self.rt.add_job(jobs.remind, _job("nudge", experiment.id), armed.nudge_at, experiment.id, "nudge")
+        else:
+            self.rt.remove_job(_job("nudge", experiment.id))
+
+    def _next_nudge(self, experiment: Experiment, now: datetime) -> datetime | None:
+        every = timedelta(seconds=self.rt.settings.nudge_every_seconds)
+        if not every or experiment.started_at is None or experiment.expires_at is None:
+            return None
+        stop = experiment.expires_at - timedelta(seconds=self.rt.settings.reminder_lead_seconds)
+        elapsed = max(timedelta(0), now - experiment.started_at)
+        nudge = experiment.started_at + every * (elapsed // every + 1)
+        return nudge if nudge < stop and nudge < experiment.expires_at else None
+
+    def _disarm(self, experiment_id: str) -> None:
+        with self._lock:
+            self._armed.pop(experiment_id, None)
+            self._attempts.pop(experiment_id, None)
+        for kind in ("expire", "remind", "nudge"):
+            self.rt.remove_job(_job(kind, experiment_id))
+
+    def _submit(self, experiment_id: str, reason: EndReason) -> None:
+        self.rt.add_job(
+            jobs.expire, _job("expire", experiment_id), self.rt.now(), experiment_id, reason.value
+        )
+
+    def _ending(self, experiment: Experiment, *, at_once: bool) -> None:
+        with self._lock:
+            if experiment.id in self._reverting or experiment.id in self._retrying:
+                return
+            first = self._ending_seen.setdefault(experiment.id, time.monotonic())
+            self._armed.setdefault(experiment.id, _Armed(experiment, experiment.expires_at or self.rt.now()))
+        if at_once or time.monotonic() - first >= ENDING_GRACE.total_seconds():
+            log.warning("experiment %s was left ending; finishing its revert", experiment.id)
+            self._ending_seen.pop(experiment.id, None)
+            self._submit(experiment.id, EndReason(experiment.end_reason or EndReason.EXPIRED))
+
+    # ------------------------------------------------------------------ the expiry job
+
+    def run_expiry(self, experiment_id: str, reason: str) -> None:
+        with self._lock:
+            if experiment_id in self._reverting:
+                return
+            self._reverting.add(experiment_id)
+            self._retrying.discard(experiment_id)
+        try:
+            self._expire(experiment_id, EndReason(reason))
+        except Exception:
+            log.exception("reverting %s failed unexpectedly; retrying", experiment_id)
+            self._retry(experiment_id, EndReason(reason))
+        finally:
+            with self._lock:
+                self._reverting.discard(experiment_id)
+
+    def _expire(self, experiment_id: str, reason: EndReason) -> None:
+        now = self.rt.now()
+        try:
+            experiment = self._claim(experiment_id, reason, now)
+        except DATABASE_ERRORS as exc:
+            log.warning(
+                "the store is unavailable while %s expires (%s); reverting from the cluster",
+                experiment_id,
+                str(exc).splitlines()[0],
+            )
+            self._expire_without_store(experiment_id, reason, now)
+            return
+        if experiment is None:
+            return
+        try:
+            report = clear(self.rt.kube, experiment)
+        except MeshError as exc:
+            self._failed_attempt(experiment, reason, exc)
+            return
+        with self._lock:
+            attempts = self._attempts.pop(experiment_id, 0)
+        detail = describe_clear(report)
+        if experiment.state == ExperimentState.FAILED:
+            # Escalated earlier: the record stays failed (what went wrong), the fault is gone now.
+            message = f"{experiment_id}: the fault is gone after {attempts + 1} attempts: {detail}"
+            audit(
+                self.rt.store,
+                verb=VERB,
+                command=f"expire {experiment_id}",
+                outcome=Outcome.OK,
+                message=message,
+                experiment=experiment,
+            )
+            self._tell(experiment, f"✅ {message}", final=True)
+            self._disarm(experiment_id)
+            return
+        how = "reverted after a restart" if reason == EndReason.REVERTED_AFTER_RESTART else "expired"
+        expired = experiment.expires_at or now
+        message = f"{experiment_id} {how} (due {expired:%H:%M:%S} UTC): {detail}"
+        if attempts:
+            message += f" ({attempts + 1} attempts)"
+        try:
+            ended = finish(self.rt.store, experiment_id, reason=None, verb=VERB, message=message, now=now)
+        except InvalidTransition:
+            ended = experiment  # ended by someone else meanwhile (a user's clear finishing)
+        except DATABASE_ERRORS:
+            # The fault is gone; the record stays `ending` and a later sync finishes it.
+            log.exception("the fault of %s is gone but its record could not be ended", experiment_id)
+            ended = experiment
+        self._tell(ended, f"⏹ Experiment {message}", final=True)
+        self._disarm(experiment_id)
+
+    def _claim(self, experiment_id: str, reason: EndReason, now: datetime) -> Experiment | None:
+        """The experiment, now ours to revert (ending, or failed and being retried); None when
+        there is nothing to do — re-armed if it was extended."""
+        with self.rt.store.write() as session:
+            try:
+                experiment = get_experiment(session=session, experiment_id=experiment_id)
+            except ExperimentNotFound:
+                experiment = None
+            if experiment is None:
+                self._disarm(experiment_id)
+                return None
+            if experiment.state == ExperimentState.ACTIVE:
+                assert experiment.expires_at is not None
+                if experiment.expires_at > now + timedelta(milliseconds=5):
+                    self._arm(experiment, now)  # extended since this job was armed
+                    return None
+                return begin_ending(session=session, experiment_id=experiment_id, reason=reason, by=SCHEDULER)
+            if experiment.state == ExperimentState.ENDING:
+                return experiment
+            with self._lock:
+                retrying = experiment_id in self._attempts
+            if experiment.state == ExperimentState.FAILED and retrying:
+                return experiment
+            self._disarm(experiment_id)  # ended by someone else, or never applied
+            return None
+
+    def _expire_without_store(self, experiment_id: str, reason: EndReason, now: datetime) -> None:
+        with self._lock:
+            armed = self._armed.get(experiment_id)
+        if armed is None:
+            log.error(
+                "cannot revert %s: the store is unavailable and nothing was armed for it; the reaper will",
+                experiment_id,
+            )
+            return
+        experiment = armed.experiment
+        try:
+            marks = [
+                m
+                for m in list_marked_faults(self.rt.kube, experiment.namespace)
+                if m.experiment_id == experiment_id
+            ]
+            if not marks:
+                self._tell(
+                    experiment,
+                    f"⏹ Experiment {experiment_id} ended; its fault was no longer in "
+                    "the cluster (the store is unavailable; its record is updated later)",
+                    final=True,
+                )
+                return
+            latest = max(m.expires for m in marks)
+            if latest > now:
+                # Extended: the annotation holds the new expiry, truncated to the second.
+                with self._lock:
+                    armed.expires_at = latest + timedelta(seconds=1)
+                self.rt.add_job(
+                    jobs.expire, _job("expire", experiment_id), armed.expires_at, experiment_id, reason.value
+                )
+                return
+            report = clear_fault(
+                self.rt.kube,
+                namespace=experiment.namespace,
+                experiment_id=experiment_id,
+                vs_names=sorted({m.vs_name for m in marks}),
+            )
+        except MeshError as exc:
+            self._failed_attempt(experiment, reason, exc, store=False)
+            return
+        with self._lock:
+            self._attempts.pop(experiment_id, None)
+        log.warning("reverted %s without the store: %s", experiment_id, describe_clear(report))
+        self._tell(
+            experiment,
+            f"⏹ Experiment {experiment_id} expired: {describe_clear(report)} (the store is unavailable; "
+            "its record is updated once it is back)",
+            final=True,
+        )
+
+    # ------------------------------------------------------------------ failures
+
+    def _failed_attempt(
+        self, experiment: Experiment, reason: EndReason, exc: MeshError, *, store: bool = True
+    ) -> None:
+        settings = self.rt.settings
+        with self._lock:
+            attempts = self._attempts[experiment.id] = self._attempts.get(experiment.id, 0) + 1
+        log.warning("attempt %d to revert %s failed: %s", attempts, experiment.id, exc)
+        if attempts == settings.revert_escalate_after:
+            self._escalate(experiment, attempts, exc, store=store)
+        self._retry(experiment.id, reason)
+
+    def _retry(self, experiment_id: str, reason: EndReason) -> None:
+        settings = self.rt.settings
+        with self._lock:
+            attempts = max(1, self._attempts.get(experiment_id, 1))
+            self._retrying.add(experiment_id)
+        delay = min(
+            settings.revert_retry_initial_seconds * 2 ** (attempts - 1), settings.revert_retry_max_seconds
+        )
+        self.rt.add_job(
+            jobs.expire,
+            _job("expire", experiment_id),
+            self.rt.now() + timedelta(seconds=delay),
+            experiment_id,
+            reason.value,
+        )
+
+    def _escalate(self, experiment: Experiment, attempts: int, exc: MeshError, *, store: bool) -> None:
+        vs = ", ".join(str(v.get("name")) for v in experiment.virtual_services or []) or "?"
+        detail = (
+            f"could not remove the fault after {attempts} attempts: {exc}. meshbot keeps retrying (every "
+            f"{_short(timedelta(seconds=self.rt.settings.revert_retry_max_seconds))} at most); to stop it by "
+            f"hand, `fault clear {experiment.id}` or remove routes meshbot-{experiment.id}* from "
+            f"VirtualService {vs} in {experiment.namespace}"
+        )
+        failed = experiment
+        if store:
+            try:
+                with self.rt.store.write() as session:
+                    failed = mark_failed(
+                        session=session, experiment_id=experiment.id, detail=detail, now=self.rt.now()
+                    )
+            except InvalidTransition:
+                pass  # ended by someone else meanwhile
+            except DATABASE_ERRORS:
+                log.exception("could not mark %s failed", experiment.id)
+            audit(
+                self.rt.store,
+                verb=VERB,
+                command=f"expire {experiment.id}",
+                outcome=Outcome.ERROR,
+                message=detail,
+                experiment=failed,
+            )
+        log.error("experiment %s: %s", experiment.id, detail)
+        self._tell(
+            failed, f"🚨 Experiment {experiment.id} is still injecting its fault: {detail}", final=True
+        )
+
+    # ------------------------------------------------------------------ reminders
+
+    def run_reminder(self, experiment_id: str, kind: str) -> None:
+        try:
+            with self.rt.store.read() as session:
+                experiment = get_experiment(session=session, experiment_id=experiment_id)
+        except _GONE_OR_DOWN:
+            return
+        if experiment.state != ExperimentState.ACTIVE or experiment.expires_at is None:
+            return
+        now = self.rt.now()
+        left = experiment.expires_at - now
+        if left <= timedelta(0):
+            return
+        what = f"{experiment.kind} on {experiment.service}.{experiment.namespace}"
+        hint = (
+            f"extend with `fault extend {experiment_id} <duration>`, "
+            f"stop now with `fault clear {experiment_id}`"
+        )
+        if kind == "nudge":
+            running = now - (experiment.started_at or now)
+            text = (
+                f"⏳ Experiment {experiment_id} ({what}) has been running for {_short(running)}; "
+                f"it ends in {_short(left)}. To stop early: `fault clear {experiment_id}`."
+            )
+            nudge = self._next_nudge(experiment, now)
+            with self._lock:
+                armed = self._armed.get(experiment_id)
+                if armed is not None:
+                    armed.nudge_at = nudge
+            if nudge is not None:
+                self.rt.add_job(jobs.remind, _job("nudge", experiment_id), nudge, experiment_id, "nudge")
+        else:
+            text = f"⏰ Experiment {experiment_id} ({what}) ends in {_short(left)} — {hint}."
+        self._tell(experiment, text)
+
+    def _tell(self, experiment: Experiment, text: str, *, final: bool = False) -> None:
+        notifier = self.rt.notifier
+        deliver(experiment.id, lambda: notifier.experiment_event(experiment, text, final=final))
