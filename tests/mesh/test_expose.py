@@ -22,50 +22,13 @@ from mesh.expose import (
 from mesh.kube import Kube, for_url
 from playground import runner
 from playground.runner import Playground
+from tests.support import write_up
 
 APP = "emojivoto-istio"
 HOST = "emoji-istio.test.net"
 GROUP = "networking.istio.io"
 
-# The write-up's manifests, verbatim apart from the comment that lost its `#` in the article.
-WRITE_UP = """
-apiVersion: networking.istio.io/v1alpha3
-kind: Gateway
-metadata:
-  name: emojivoto-gateway
-  namespace: emojivoto-istio
-spec:
-  selector:
-    istio: ingressgateway # use istio default controller
-  servers:
-  - port:
-      number: 80
-      name: http
-      protocol: HTTP
-    hosts:
-    - "emoji-istio.test.net"
----
-apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: emojivoto
-  namespace: emojivoto-istio
-spec:
-  hosts:
-  - "emoji-istio.test.net"
-  gateways:
-  - emojivoto-gateway
-  http:
-  - match:
-    - uri:
-        prefix: /
-    route:
-    - destination:
-        host: web-svc
-        port:
-          number: 80
-"""
-SEED_GATEWAY, SEED_ROUTE = (d for d in yaml.safe_load_all(WRITE_UP))
+SEED_GATEWAY, SEED_ROUTE = write_up.GATEWAY, write_up.VIRTUAL_SERVICE
 URLS = (
     ExposeUrl("http://emoji-istio.test.net/", "172.2.0.201", "load balancer 172.2.0.201"),
     ExposeUrl("http://emoji-istio.test.net:30080/", None, "node port 30080 on any node"),
@@ -196,7 +159,7 @@ def test_meshbot_updates_its_own_route(mesh_kube: Kube) -> None:
 
 def test_host_served_by_someone_else_is_refused(playground: Playground, mesh_kube: Kube) -> None:
     apply_by_hand(mesh_kube, SEED_GATEWAY)
-    faulty = yaml.safe_load(WRITE_UP.split("---")[1])
+    faulty = yaml.safe_load(write_up.EXPOSE_YAML.split("---")[1])
     faulty["spec"]["http"][0]["fault"] = {"abort": {"httpStatus": 500, "percentage": {"value": 50}}}
     apply_by_hand(mesh_kube, faulty)
     before = istio_objects(mesh_kube)

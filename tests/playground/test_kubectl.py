@@ -23,47 +23,12 @@ import yaml
 
 from playground.hooks import Grant
 from playground.runner import Playground
+from tests.support import write_up
 
 KUBECTL = Path(sys.executable).parent / "kubectl"
 APP_NS = "emojivoto-istio"
 # The seed write-up's Gateway and VirtualService (the Gateway's selector without its stray comment).
-EXPOSE = """\
-apiVersion: networking.istio.io/v1alpha3
-kind: Gateway
-metadata:
-  name: emojivoto-gateway
-  namespace: emojivoto-istio
-spec:
-  selector:
-    istio: ingressgateway
-  servers:
-  - port:
-      number: 80
-      name: http
-      protocol: HTTP
-    hosts:
-    - "emoji-istio.test.net"
----
-apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: emojivoto
-  namespace: emojivoto-istio
-spec:
-  hosts:
-  - "emoji-istio.test.net"
-  gateways:
-  - emojivoto-gateway
-  http:
-  - match:
-    - uri:
-        prefix: /
-    route:
-    - destination:
-        host: web-svc
-        port:
-          number: 80
-"""
+EXPOSE = write_up.EXPOSE_YAML
 CONFIG_MAP = """\
 apiVersion: v1
 kind: ConfigMap

@@ -16,81 +16,20 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import yaml
 from kubernetes.client import V1Namespace, V1ObjectMeta, V1ServiceAccount
 
 from mesh.faults import ANNOTATION
 from tests.scenarios.conftest import NS, USER, Meshbot, must, name_of
+from tests.support import write_up
 
 HOST = "emoji-istio.test.net"
 EXPOSE = f"expose web-svc.{NS} host={HOST} gateway=emojivoto"
 
-# The write-up's manifests as it shows them (section 4 and 5.1), its one stray comment made a comment.
-SEED_EXPOSE_YAML = """
-apiVersion: networking.istio.io/v1alpha3
-kind: Gateway
-metadata:
-  name: emojivoto-gateway
-  namespace: emojivoto-istio
-spec:
-  selector:
-    istio: ingressgateway # use istio default controller
-  servers:
-  - port:
-      number: 80
-      name: http
-      protocol: HTTP
-    hosts:
-    - "emoji-istio.test.net"
----
-apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: emojivoto
-  namespace: emojivoto-istio
-spec:
-  hosts:
-  - "emoji-istio.test.net"
-  gateways:
-  - emojivoto-gateway
-  http:
-  - match:
-    - uri:
-        prefix: /
-    route:
-    - destination:
-        host: web-svc
-        port:
-          number: 80
-"""
-SEED_ABORT_YAML = """
-apiVersion: networking.istio.io/v1alpha3
-kind: VirtualService
-metadata:
-  name: emojivoto
-  namespace: emojivoto-istio
-spec:
-  hosts:
-  - "emoji-istio.test.net"
-  gateways:
-  - emojivoto-gateway
-  http:
-  - fault:
-      abort:
-        httpStatus: 500
-        percentage:
-          value: 50
-    match:
-    - uri:
-        prefix: /
-    route:
-    - destination:
-        host: web-svc
-        port:
-          number: 80
-"""
-SEED_GATEWAY, SEED_VIRTUAL_SERVICE = yaml.safe_load_all(SEED_EXPOSE_YAML)
-SEED_ABORT = yaml.safe_load(SEED_ABORT_YAML)
+SEED_GATEWAY, SEED_VIRTUAL_SERVICE, SEED_ABORT = (
+    write_up.GATEWAY,
+    write_up.VIRTUAL_SERVICE,
+    write_up.ABORT_VIRTUAL_SERVICE,
+)
 DEMO_COMPONENTS = {"istiod", "istio-ingressgateway", "istio-egressgateway"}
 
 
