@@ -20,15 +20,9 @@ from kubernetes import client
 from kubernetes.client import ApiClient
 
 from playground.runner import Playground
+from tests.conftest import kube_client_for
 
 APP_NS = "emojivoto-istio"
-
-
-def client_for(pg: Playground) -> ApiClient:
-    config = client.Configuration()
-    config.host = pg.url
-    config.proxy = None
-    return ApiClient(config)
 
 
 @pytest.fixture
@@ -44,7 +38,7 @@ def apps(kube: ApiClient) -> client.AppsV1Api:
 @pytest.fixture
 def bare(make_playground: Callable[..., Playground]) -> Iterator[ApiClient]:
     """The write-up's cluster before Istio: emojivoto running, no istiod, no Istio CRDs."""
-    with client_for(make_playground("article-bare")) as api_client:
+    with kube_client_for(make_playground("article-bare")) as api_client:
         yield api_client
 
 

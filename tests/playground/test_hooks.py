@@ -24,20 +24,12 @@ from kubernetes.client.exceptions import ApiException
 
 from playground.hooks import Grant
 from playground.runner import Playground
+from tests.conftest import kube_client_for
 
 APP_NS = "emojivoto-istio"
 CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
 # Every namespace holds this ConfigMap (the root CA publisher's), so "no ConfigMaps" means just it.
 ROOT_CA = "kube-root-ca.crt"
-
-
-def client_for(pg: Playground, token: str | None = None) -> ApiClient:
-    config = client.Configuration()
-    config.host = pg.url
-    config.proxy = None
-    if token:
-        config.api_key = {"authorization": f"Bearer {token}"}
-    return ApiClient(config)
 
 
 def failure(call: Callable[[], object]) -> tuple[int, dict[str, Any]]:
@@ -76,7 +68,7 @@ def tokens(playground: Playground) -> Iterator[dict[str, client.CoreV1Api]]:
         {"tokens": {"admin-token": {"user": "admin"}, "reader-token": {"user": "alice", "readOnly": True}}},
     )
     clients = {
-        name: client_for(playground, token)
+        name: kube_client_for(playground, token)
         for name, token in (
             ("admin", "admin-token"),
             ("reader", "reader-token"),
@@ -149,7 +141,7 @@ def test_a_read_only_token_reads_but_may_not_write(tokens: dict[str, client.Core
 
 def test_auth_is_set_in_process_too_and_hooks_stay_reachable(playground: Playground) -> None:
     playground.hooks.require_tokens({"t": Grant("bob")})
-    with client_for(playground) as anonymous, client_for(playground, "t") as bob:
+    with kube_client_for(playground) as anonymous, kube_client_for(playground, "t") as bob:
         code, _ = failure(lambda: client.CoreV1Api(anonymous).list_namespace())
         assert code == 401
         assert client.CoreV1Api(bob).list_namespace().items
@@ -191,7 +183,7 @@ def test_an_injected_conflict_rejects_the_write(playground: Playground, core: cl
 
 def impatient(pg: Playground) -> ApiClient:
     """A client that gives up instead of retrying: urllib3 would otherwise retry a read timeout."""
-    api = client_for(pg)
+    api = kube_client_for(pg)
     api.configuration.retries = False
     api.rest_client = client.rest.RESTClientObject(api.configuration)
     return api

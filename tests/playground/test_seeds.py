@@ -19,17 +19,11 @@ from kubernetes.client import ApiClient
 
 from playground import runner
 from playground.runner import Playground
+from tests.conftest import kube_client_for
 
 APP_NS = "emojivoto-istio"
 SYSTEM_NAMESPACES = {"default", "kube-system", "kube-public", "kube-node-lease"}
 ISTIO_GROUPS = {"networking.istio.io", "security.istio.io"}
-
-
-def client_for(pg: Playground) -> ApiClient:
-    config = client.Configuration()
-    config.host = pg.url
-    config.proxy = None
-    return ApiClient(config)
 
 
 @pytest.fixture
@@ -37,7 +31,7 @@ def seeded(make_playground: Callable[..., Playground]) -> Iterator[Callable[[str
     clients: list[ApiClient] = []
 
     def start(seed: str) -> ApiClient:
-        clients.append(client_for(make_playground(seed)))
+        clients.append(kube_client_for(make_playground(seed)))
         return clients[-1]
 
     yield start
@@ -215,13 +209,13 @@ def test_every_playground_starts_from_a_fresh_copy_of_its_seed(
     make_playground: Callable[..., Playground],
 ) -> None:
     first = make_playground("article")
-    with client_for(first) as kube:
+    with kube_client_for(first) as kube:
         core = client.CoreV1Api(kube)
         core.delete_namespace(APP_NS)
         core.patch_namespace("default", {"metadata": {"labels": {"touched": "yes"}}})
 
     second = make_playground("article")
-    with client_for(second) as kube:
+    with kube_client_for(second) as kube:
         core = client.CoreV1Api(kube)
         assert APP_NS in namespaces(kube)
         assert "touched" not in core.read_namespace("default").metadata.labels
@@ -236,7 +230,7 @@ def test_every_playground_starts_from_a_fresh_copy_of_its_seed(
 
 def test_the_same_seed_gives_the_same_names(make_playground: Callable[..., Playground]) -> None:
     def pod_names(pg: Playground) -> list[str]:
-        with client_for(pg) as kube:
+        with kube_client_for(pg) as kube:
             return sorted(p.metadata.name for p in client.CoreV1Api(kube).list_namespaced_pod(APP_NS).items)
 
     assert pod_names(make_playground("article")) == pod_names(make_playground("article"))
