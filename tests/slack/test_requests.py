@@ -8,6 +8,8 @@ from urllib.parse import urlencode
 import pytest
 from fastapi.testclient import TestClient
 
+from playground.runner import Playground
+
 from .conftest import (
     CHANNEL,
     SlackApp,
@@ -66,7 +68,11 @@ def test_a_bad_or_stale_signature_is_401_and_leaves_no_trace_but_a_log_line_and_
     assert any("refused a Slack request" in r.getMessage() for r in caplog.records)
 
 
-def test_the_ack_comes_back_before_the_work_reaches_slack(slack: SlackClient, slack_app: SlackApp) -> None:
+def test_the_ack_comes_back_before_the_work_reaches_slack(
+    slack: SlackClient, slack_app: SlackApp, playground: Playground
+) -> None:
+    # A slow API server, as a real cluster can be: the ack must not wait for it.
+    playground.hooks.latency_seconds = 0.05
     sent = slack.command(FAULT)
     assert sent.response.status_code == 200
     assert sent.response.json() == {

@@ -12,6 +12,8 @@ import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from playground.runner import Playground
+
 from .conftest import CHANNEL, SlackApp, sign, wait_audit
 from .fake_slack import TEAM_ID
 
@@ -33,7 +35,8 @@ def serving(app: FastAPI) -> Iterator[str]:
         thread.join(10)
 
 
-def test_a_signed_command_through_a_real_server(slack_app: SlackApp) -> None:
+def test_a_signed_command_through_a_real_server(slack_app: SlackApp, playground: Playground) -> None:
+    playground.hooks.latency_seconds = 0.05  # a cluster slower than the ack
     body = urlencode(
         {
             "team_id": TEAM_ID,
