@@ -142,6 +142,15 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         subresources=frozenset({"status", "scale"}),
     ),
     _grouped("batch", "jobs", "Job", categories=("all",), subresources=frozenset({"status"})),
+    # Stored and validated, not scheduled: the reaper's CronJob manifest must apply, nothing runs it.
+    _grouped(
+        "batch",
+        "cronjobs",
+        "CronJob",
+        short_names=("cj",),
+        categories=("all",),
+        subresources=frozenset({"status"}),
+    ),
     _grouped("coordination.k8s.io", "leases", "Lease"),
     _grouped("rbac.authorization.k8s.io", "roles", "Role"),
     _grouped("rbac.authorization.k8s.io", "rolebindings", "RoleBinding"),

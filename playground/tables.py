@@ -149,6 +149,19 @@ def _job(obj: Obj) -> Row:
     ]
 
 
+def _cronjob(obj: Obj) -> Row:
+    last = dig(obj, "status", "lastScheduleTime")
+    return [
+        obj["metadata"]["name"],
+        dig(obj, "spec", "schedule", default=""),
+        dig(obj, "spec", "timeZone", default="<none>"),
+        "True" if dig(obj, "spec", "suspend") else "False",  # upstream prints the pointer as text
+        len(dig(obj, "status", "active", default=[]) or []),
+        human_duration(time.time() - parse_rfc3339(last)) if last else "<none>",
+        _age(obj),
+    ]
+
+
 def _namespace(obj: Obj) -> Row:
     return [obj["metadata"]["name"], dig(obj, "status", "phase", default="Active"), _age(obj)]
 
@@ -329,6 +342,18 @@ PRINTERS: dict[tuple[str, str], tuple[list[Column], Callable[[Obj], Row]]] = {
             ("Selector", "string", 1),
         ],
         _replicaset,
+    ),
+    ("batch", "cronjobs"): (
+        [
+            ("Name", "string", 0),
+            ("Schedule", "string", 0),
+            ("Timezone", "string", 0),
+            ("Suspend", "boolean", 0),
+            ("Active", "integer", 0),
+            ("Last Schedule", "string", 0),
+            ("Age", "string", 0),
+        ],
+        _cronjob,
     ),
     ("batch", "jobs"): (
         [

@@ -160,6 +160,23 @@ def _job(obj: Obj) -> list[Cause]:
     return causes
 
 
+def _cronjob(obj: Obj) -> list[Cause]:
+    causes: list[Cause] = []
+    schedule = dig(obj, "spec", "schedule")
+    if not schedule:
+        causes.append(required("spec.schedule"))
+    elif len(str(schedule).split()) != 5 and not str(schedule).startswith("@"):
+        causes.append(invalid_value("spec.schedule", schedule, "unparseable schedule: expected 5 fields"))
+    template = dig(obj, "spec", "jobTemplate")
+    if template is None:
+        causes.append(required("spec.jobTemplate"))
+    else:
+        # The job template is a Job without metadata: reuse the Job rules with shifted paths.
+        for cause in _job({"spec": template.get("spec") or {}}):
+            causes.append(Cause(cause.reason, cause.message, "spec.jobTemplate." + cause.field))
+    return causes
+
+
 _SERVICE_TYPES = ["ClusterIP", "ExternalName", "LoadBalancer", "NodePort"]
 
 
@@ -230,6 +247,7 @@ VALIDATORS: dict[str, Validator] = {
     "Deployment": _workload,
     "ReplicaSet": _workload,
     "Job": _job,
+    "CronJob": _cronjob,
     "Service": _service,
     "RoleBinding": _role_binding,
     "ClusterRoleBinding": _role_binding,

@@ -564,3 +564,40 @@ def test_wait_for_a_condition(kubectl: Kubectl) -> None:
     waited = kubectl.ok("wait", "--for=condition=Available", "deploy/web", "-n", APP_NS, "--timeout=10s")
 
     assert waited == "deployment.apps/web condition met\n"
+
+
+REAPER_CRONJOB = """\
+apiVersion: batch/v1
+kind: CronJob
+metadata:
+  name: reaper
+  namespace: default
+spec:
+  schedule: "* * * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+          - name: reaper
+            image: meshbot:0.1.0
+            args: [reap]
+"""
+
+
+def test_cronjobs_are_stored_validated_and_printed(kubectl: Kubectl) -> None:
+    assert (
+        kubectl.ok("apply", "--validate=false", "-f", "-", stdin=REAPER_CRONJOB)
+        == "cronjob.batch/reaper created\n"
+    )
+    rows = table(kubectl.ok("get", "cronjobs"))
+    assert rows[0] == ["NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE", "LAST SCHEDULE", "AGE"]
+    assert rows[1][:6] == ["reaper", "* * * * *", "<none>", "False", "0", "<none>"]
+
+    broken = REAPER_CRONJOB.replace('"* * * * *"', '"every minute"').replace(
+        "name: reaper\n  ", "name: broken\n  "
+    )
+    error = kubectl.fails("apply", "--validate=false", "-f", "-", stdin=broken)
+    assert 'spec.schedule: Invalid value: "every minute": unparseable schedule' in error
+    assert "broken" not in kubectl.ok("get", "cronjobs")
