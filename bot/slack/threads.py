@@ -25,7 +25,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import render
-from bot.store import Experiment, ExperimentNotFound, Store, get_experiment
+from bot.store import Experiment, ExperimentNotFound, Store, get_experiment, set_thread
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +33,9 @@ SLACK_FAILURES = (SlackApiError, SlackClientError, ClientError, OSError, asyncio
 
 
 def remember_thread(store: Store, *, experiment_id: str, thread_ts: str) -> Experiment:
-    """Keep the parent message's ts on the experiment.
-
-    Belongs in bot.store.experiments as ``set_thread(session, experiment_id, thread_ts)``; it
-    lives here until the store grows it.
-    """
+    """Keep the parent message's ts on the experiment, so later events go into its thread."""
     with store.write() as session:
-        experiment = get_experiment(session=session, experiment_id=experiment_id)
-        experiment.thread_ts = thread_ts
-        session.flush()
-        return experiment
+        return set_thread(session=session, experiment_id=experiment_id, thread_ts=thread_ts)
 
 
 class Threads:

@@ -45,6 +45,7 @@ from bot.store.experiments import (
     mark_active,
     mark_failed,
     plan_experiment,
+    set_thread,
 )
 from bot.store.filters import AuditQuery, parse_filter_text, parse_filters
 from bot.store.migrate import ensure_migrated
@@ -136,6 +137,7 @@ __all__ = [
     "run_handled",
     "runs_between",
     "set_binding",
+    "set_thread",
     "update_schedule",
     "verify_chain",
 ]

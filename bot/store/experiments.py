@@ -105,6 +105,14 @@ def plan_experiment(
     return experiment
 
 
+def set_thread(*, session: Session, experiment_id: str, thread_ts: str) -> Experiment:
+    """Keep the chat thread an experiment reports into (its parent message's ts)."""
+    experiment = get_experiment(session=session, experiment_id=experiment_id)
+    experiment.thread_ts = thread_ts
+    session.flush()
+    return experiment
+
+
 def mark_active(
     *,
     session: Session,

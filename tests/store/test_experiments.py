@@ -27,6 +27,7 @@ from bot.store import (
     mark_active,
     mark_failed,
     plan_experiment,
+    set_thread,
 )
 
 from .helpers import ALICE, BOB, NOW
@@ -123,6 +124,16 @@ def test_planned_changes_are_kept_before_the_cluster_is_touched(store: Store) ->
     activate(store, experiment_id)
     with pytest.raises(InvalidTransition, match="is active; cannot plan it"), store.write() as session:
         plan_experiment(session=session, experiment_id=experiment_id, changes=[CHANGE])
+
+
+def test_the_chat_thread_is_kept_for_later_events(store: Store) -> None:
+    experiment_id = new_experiment(store, thread_ts=None)
+    assert fetch(store, experiment_id).thread_ts is None
+    with store.write() as session:
+        set_thread(session=session, experiment_id=experiment_id, thread_ts="1732700000.000200")
+    assert fetch(store, experiment_id).thread_ts == "1732700000.000200"
+    with pytest.raises(ExperimentNotFound), store.write() as session:
+        set_thread(session=session, experiment_id="exp-none", thread_ts="1")
 
 
 def test_extend_moves_the_expiry(store: Store) -> None:
