@@ -40,7 +40,7 @@ from bot.lifecycle import jobs
 from bot.lifecycle.digest import digest_text
 from bot.lifecycle.expiry import Expiries
 from bot.lifecycle.leader import LeaseElector, LeaseRecord
-from bot.lifecycle.notify import Button, LogNotifier, Notifier, RecordingNotifier, deliver
+from bot.lifecycle.notify import BackgroundNotifier, Button, LogNotifier, Notifier, RecordingNotifier, deliver
 from bot.lifecycle.reaper import ReapReport, reap
 from bot.lifecycle.revert import DATABASE_ERRORS
 from bot.lifecycle.runtime import Runtime, utcnow
@@ -93,11 +93,12 @@ class Lifecycle:
     ) -> None:
         self.settings = settings
         self.identity = identity or settings.lifecycle_identity or default_identity()
+        self._notifier = BackgroundNotifier(notifier, name=f"notify-{self.identity}")
         self.rt = Runtime(
             pipeline=pipeline,
             kube=kube,
             store=store,
-            notifier=notifier,
+            notifier=self._notifier,
             settings=settings,
             instance=f"lifecycle-{uuid.uuid4().hex[:10]}",
             clock=clock or utcnow,
@@ -134,6 +135,9 @@ class Lifecycle:
             if self._started:
                 return
             self._started = True
+        if not self._notifier.alive:  # started again after a stop
+            self._notifier = BackgroundNotifier(self._notifier.notifier, name=f"notify-{self.identity}")
+            self.rt.notifier = self._notifier
         jobs.register(self.rt.instance, self)
         if self._elector is not None:
             self._elector.start()
@@ -151,6 +155,7 @@ class Lifecycle:
         if self._elector is not None:
             self._elector.stop(release=True)
         jobs.unregister(self.rt.instance)
+        self._notifier.close()
 
     def abandon(self) -> None:
         """Stop at once as a crashed process would: no release, nothing more done. The lease

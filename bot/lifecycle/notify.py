@@ -13,6 +13,7 @@ lifecycle calls notifiers through `deliver`, which logs and swallows their error
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -52,6 +53,48 @@ def deliver(what: str, send: Callable[[], None]) -> None:
         send()
     except Exception:
         log.exception("could not deliver the notification about %s", what)
+
+
+class BackgroundNotifier:
+    """Hands notifications to another notifier from a thread of its own, in order.
+
+    Slack allows about one message a second per channel and the Slack notifier waits for each
+    call; five hundred faults expiring together must not hold the workers that revert them. So the
+    lifecycle's workers only enqueue here, and never wait for Slack.
+    """
+
+    def __init__(self, notifier: Notifier, *, name: str = "notifier") -> None:
+        self.notifier = notifier
+        self._queue: queue.Queue[tuple[str, Callable[[], None]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._drain, name=name, daemon=True)
+        self._thread.start()
+
+    def experiment_event(self, experiment: Experiment, text: str, *, final: bool = False) -> None:
+        notifier = self.notifier
+        self._queue.put((experiment.id, lambda: notifier.experiment_event(experiment, text, final=final)))
+
+    def channel_message(self, channel: str, text: str, *, buttons: Sequence[Button] = ()) -> None:
+        notifier = self.notifier
+        self._queue.put((channel, lambda: notifier.channel_message(channel, text, buttons=buttons)))
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Deliver what is queued (for at most ``timeout`` seconds), then stop."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("stopped with %d notification(s) undelivered", self._queue.qsize())
+
+    def _drain(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            what, send = item
+            deliver(what, send)
 
 
 class LogNotifier:

@@ -3,7 +3,10 @@ re-arm the expiry and the reminders."""
 
 from __future__ import annotations
 
-from bot.store import AuditQuery, query_events
+import threading
+
+from bot.lifecycle import RecordingNotifier
+from bot.store import AuditQuery, Experiment, query_events
 
 from .conftest import Env, wait_for
 
@@ -60,3 +63,28 @@ def test_long_experiments_get_nudged(env: Env) -> None:
         lambda n: n.experiment_id == experiment_id and "has been running for" in n.text, timeout=3.0
     )
     assert "has been running for 1s; it ends in 2s" in note.text and not note.final
+
+
+class _StuckSlack(RecordingNotifier):
+    """A notifier that hangs on every message until released, as a rate-limited Slack may."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def experiment_event(self, experiment: Experiment, text: str, *, final: bool = False) -> None:
+        self.release.wait(10)
+        super().experiment_event(experiment, text, final=final)
+
+
+def test_a_hanging_notifier_does_not_delay_reverts(env: Env) -> None:
+    stuck = _StuckSlack()
+    env.notifier = stuck
+    env.lifecycle(lifecycle_workers=2)
+    ids = [env.inject(service, "1s") for service in ("web-svc", "emoji-svc", "voting-svc")]
+
+    for experiment_id in ids:
+        env.wait_gone(experiment_id, within=2.0)
+    stuck.release.set()
+    for experiment_id in ids:
+        stuck.wait_for(lambda n, i=experiment_id: n.experiment_id == i and n.final)  # type: ignore[misc]
