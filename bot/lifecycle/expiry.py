@@ -22,12 +22,16 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.orm import Session
+
 from bot.lifecycle import jobs
+from bot.lifecycle.batch import GroupCommit
 from bot.lifecycle.notify import deliver
-from bot.lifecycle.revert import DATABASE_ERRORS, SCHEDULER, audit, clear, describe_clear, finish
+from bot.lifecycle.revert import DATABASE_ERRORS, SCHEDULER, audit, clear, describe_clear, finish_in
 from bot.lifecycle.runtime import Runtime
 from bot.store import (
     EndReason,
@@ -82,6 +86,11 @@ class Expiries:
         self._reverting: set[str] = set()
         self._retrying: set[str] = set()
         self._ending_seen: dict[str, float] = {}
+        # Claims and ends of experiments expiring together share transactions (bot.lifecycle.batch).
+        self._claims: GroupCommit[str, tuple[EndReason, datetime], tuple[str, Experiment | None]] = (
+            GroupCommit(self._claim_batch)
+        )
+        self._finishes: GroupCommit[str, tuple[str, datetime], Experiment] = GroupCommit(self._finish_batch)
 
     def reset(self) -> None:
         """Forget everything armed (stepping down: the next leader re-arms from the store)."""
@@ -266,7 +275,7 @@ class Expiries:
         if attempts:
             message += f" ({attempts + 1} attempts)"
         try:
-            ended = finish(self.rt.store, experiment_id, reason=None, verb=VERB, message=message, now=now)
+            ended: Experiment = self._finishes.submit(experiment_id, (message, now))
         except InvalidTransition:
             ended = experiment  # ended by someone else meanwhile (a user's clear finishing)
         except DATABASE_ERRORS:
@@ -279,28 +288,55 @@ class Expiries:
     def _claim(self, experiment_id: str, reason: EndReason, now: datetime) -> Experiment | None:
         """The experiment, now ours to revert (ending, or failed and being retried); None when
         there is nothing to do — re-armed if it was extended."""
-        with self.rt.store.write() as session:
-            try:
-                experiment = get_experiment(session=session, experiment_id=experiment_id)
-            except ExperimentNotFound:
-                experiment = None
-            if experiment is None:
-                self._disarm(experiment_id)
-                return None
-            if experiment.state == ExperimentState.ACTIVE:
-                assert experiment.expires_at is not None
-                if experiment.expires_at > now + timedelta(milliseconds=5):
-                    self._arm(experiment, now)  # extended since this job was armed
-                    return None
-                return begin_ending(session=session, experiment_id=experiment_id, reason=reason, by=SCHEDULER)
-            if experiment.state == ExperimentState.ENDING:
-                return experiment
-            with self._lock:
-                retrying = experiment_id in self._attempts
-            if experiment.state == ExperimentState.FAILED and retrying:
-                return experiment
+        verdict, experiment = self._claims.submit(experiment_id, (reason, now))
+        if verdict == "revert":
+            return experiment
+        if verdict == "extended" and experiment is not None:
+            self._arm(experiment, now)  # extended since this job was armed
+        else:
             self._disarm(experiment_id)  # ended by someone else, or never applied
-            return None
+        return None
+
+    def _claim_batch(self, batch: Sequence[tuple[str, tuple[EndReason, datetime]]]) -> dict[str, object]:
+        # Ids in order, so two batches (on PostgreSQL) lock rows in the same order.
+        with self.rt.store.write() as session:
+            return {
+                experiment_id: self._claim_one(session, experiment_id, reason, now)
+                for experiment_id, (reason, now) in sorted(batch, key=lambda item: item[0])
+            }
+
+    def _claim_one(
+        self, session: Session, experiment_id: str, reason: EndReason, now: datetime
+    ) -> tuple[str, Experiment | None]:
+        try:
+            experiment = get_experiment(session=session, experiment_id=experiment_id)
+        except ExperimentNotFound:
+            return "gone", None
+        if experiment.state == ExperimentState.ACTIVE:
+            assert experiment.expires_at is not None
+            if experiment.expires_at > now + timedelta(milliseconds=5):
+                return "extended", experiment
+            ending = begin_ending(session=session, experiment_id=experiment_id, reason=reason, by=SCHEDULER)
+            return "revert", ending
+        if experiment.state == ExperimentState.ENDING:
+            return "revert", experiment
+        with self._lock:
+            retrying = experiment_id in self._attempts
+        if experiment.state == ExperimentState.FAILED and retrying:
+            return "revert", experiment
+        return "gone", experiment
+
+    def _finish_batch(self, batch: Sequence[tuple[str, tuple[str, datetime]]]) -> dict[str, object]:
+        results: dict[str, object] = {}
+        with self.rt.store.write() as session:
+            for experiment_id, (message, now) in sorted(batch, key=lambda item: item[0]):
+                try:
+                    results[experiment_id] = finish_in(
+                        session, experiment_id, reason=None, verb=VERB, message=message, now=now
+                    )
+                except InvalidTransition as exc:  # checked before anything is written
+                    results[experiment_id] = exc
+        return results
 
     def _expire_without_store(self, experiment_id: str, reason: EndReason, now: datetime) -> None:
         with self._lock:

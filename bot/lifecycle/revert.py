@@ -13,6 +13,7 @@ import logging
 from datetime import datetime
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
 
 from bot.store import (
     Actor,
@@ -111,19 +112,32 @@ def finish(
     ``reason`` None keeps the one given when ending began (say, a user's clear this finishes).
     """
     with store.write() as session:
-        experiment = end_experiment(
-            session=session, experiment_id=experiment_id, reason=reason, by=SCHEDULER, now=now
-        )
-        record_event(
-            session=session,
-            actor=SCHEDULER,
-            source=Source.SCHEDULER,
-            command=f"{verb} {experiment_id}",
-            verb=verb,
-            outcome=Outcome.OK,
-            message=message[:500],
-            channel=experiment.channel,
-            target=target_of(experiment),
-            experiment_id=experiment_id,
-        )
+        return finish_in(session, experiment_id, reason=reason, verb=verb, message=message, now=now)
+
+
+def finish_in(
+    session: Session,
+    experiment_id: str,
+    *,
+    reason: EndReason | None,
+    verb: str,
+    message: str,
+    now: datetime,
+) -> Experiment:
+    """`finish` inside a transaction the caller holds (InvalidTransition changes nothing)."""
+    experiment = end_experiment(
+        session=session, experiment_id=experiment_id, reason=reason, by=SCHEDULER, now=now
+    )
+    record_event(
+        session=session,
+        actor=SCHEDULER,
+        source=Source.SCHEDULER,
+        command=f"{verb} {experiment_id}",
+        verb=verb,
+        outcome=Outcome.OK,
+        message=message[:500],
+        channel=experiment.channel,
+        target=target_of(experiment),
+        experiment_id=experiment_id,
+    )
     return experiment
