@@ -127,7 +127,8 @@ class Expiries:
             if experiment.state == ExperimentState.ENDING:
                 self._ending(experiment, at_once=first)
                 continue
-            self._ending_seen.pop(experiment.id, None)
+            with self._lock:
+                self._ending_seen.pop(experiment.id, None)
             if experiment.expires_at is None:
                 continue
             with self._lock:
@@ -213,7 +214,8 @@ class Expiries:
             self._armed.setdefault(experiment.id, _Armed(experiment, experiment.expires_at or self.rt.now()))
         if at_once or time.monotonic() - first >= ENDING_GRACE.total_seconds():
             log.warning("experiment %s was left ending; finishing its revert", experiment.id)
-            self._ending_seen.pop(experiment.id, None)
+            with self._lock:
+                self._ending_seen.pop(experiment.id, None)
             self._submit(experiment.id, EndReason(experiment.end_reason or EndReason.EXPIRED))
 
     # ------------------------------------------------------------------ the expiry job

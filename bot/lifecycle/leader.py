@@ -155,7 +155,22 @@ class LeaseElector:
         """One round: try to acquire or renew, and act on the result."""
         try:
             acquired, previous = self.try_acquire_or_renew()
-        except (ApiException, Urllib3Error, OSError) as exc:
+        except ApiException as exc:
+            if exc.status in (401, 403, 404):
+                # Not a passing failure: until it is fixed no replica runs expiries (the reaper
+                # CronJob still does).
+                log.error(
+                    "cannot take lease %s/%s: %s. Check that namespace %s exists (MESHBOT_LEASE_NAMESPACE) "
+                    "and that meshbot's ServiceAccount may get, create and update leases there",
+                    self.namespace,
+                    self.name,
+                    _describe(exc),
+                    self.namespace,
+                )
+            else:
+                log.warning("lease %s/%s: %s", self.namespace, self.name, _describe(exc))
+            acquired, previous = False, None
+        except (Urllib3Error, OSError) as exc:
             log.warning("lease %s/%s: %s", self.namespace, self.name, _describe(exc))
             acquired, previous = False, None
         if self._leader:
