@@ -108,6 +108,13 @@ class Env:
         assert reply.experiment_id
         return str(reply.experiment_id)
 
+    def flush(self, lifecycle: Lifecycle) -> None:
+        """Wait until every notification the lifecycle queued so far has been delivered (they go
+        out in order from one thread, so a marker sent now arrives after all of them)."""
+        marker = f"flush-{time.monotonic()}"
+        lifecycle.rt.notifier.channel_message("flush", marker)
+        self.notifier.wait_for(lambda n: n.text == marker)
+
     def experiment(self, experiment_id: str) -> Experiment:
         with self.store.read() as session:
             return get_experiment(session=session, experiment_id=experiment_id)

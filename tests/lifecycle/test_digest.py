@@ -26,6 +26,7 @@ def test_the_digest_lists_the_days_experiments_the_active_ones_and_what_is_sched
     env.wait_state(done, "ended")
 
     lifecycle.send_digests()
+    env.flush(lifecycle)
 
     (note,) = env.notifier.matching(lambda n: "daily digest" in n.text)
     assert note.channel == CHANNEL, "a channel with nothing to report gets no message"

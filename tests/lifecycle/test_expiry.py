@@ -12,7 +12,7 @@ from .conftest import Env, wait_for
 
 
 def test_faults_are_removed_on_time_and_the_experiments_ended(env: Env) -> None:
-    env.lifecycle()
+    lifecycle = env.lifecycle()
     first = env.inject("web-svc", "1s")
     second = env.inject("emoji-svc", "2s")
     assert env.in_cluster(first) and env.in_cluster(second)
@@ -32,16 +32,17 @@ def test_faults_are_removed_on_time_and_the_experiments_ended(env: Env) -> None:
     assert {(e.source, e.actor_user_id, e.outcome) for e in events} == {
         ("scheduler", "meshbot:scheduler", "ok")
     }
+    env.flush(lifecycle)
     finals = env.notifier.matching(lambda n: n.final and n.kind == "experiment")
     assert {n.experiment_id for n in finals} == {first, second}
     assert all("expired" in n.text for n in finals)
 
 
 def test_extending_re_arms_the_expiry_and_the_reminder(env: Env) -> None:
-    env.lifecycle(reminder_lead_seconds=1)
+    lifecycle = env.lifecycle(reminder_lead_seconds=1)
     experiment_id = env.inject("web-svc", "2s")
     # Let the leader arm the original expiry first, so re-arming is what the test sees.
-    wait_for(lambda: env.lifecycles[0].expiries.armed_expiry(experiment_id), 2.0, "the expiry armed")
+    wait_for(lambda: lifecycle.expiries.armed_expiry(experiment_id), 2.0, "the expiry armed")
     reply = env.run(f"fault extend {experiment_id} 1s")
     assert reply.ok, reply.text
     extended = env.experiment(experiment_id).expires_at
@@ -50,6 +51,7 @@ def test_extending_re_arms_the_expiry_and_the_reminder(env: Env) -> None:
     env.wait_gone(experiment_id, within=2.0)
     ended = env.wait_state(experiment_id, "ended")
     assert ended.ended_at is not None and ended.ended_at >= extended, "reverted at the extended time"
+    env.flush(lifecycle)
     reminders = env.notifier.matching(lambda n: n.experiment_id == experiment_id and "ends in" in n.text)
     assert reminders, "a reminder before the end"
     assert "ends in 1s" in reminders[-1].text, "the reminder moved with the expiry"

@@ -23,6 +23,7 @@ def test_revert_retries_while_the_api_server_fails_then_succeeds(env: Env) -> No
     with env.store.read() as session:
         (event,) = query_events(session=session, query=AuditQuery(verb="expire")).events
     assert event.outcome == "ok" and "(4 attempts)" in event.message
+    env.flush(lifecycle)
     assert not env.notifier.matching(lambda n: "🚨" in n.text), "recovered before escalation"
 
 

@@ -188,6 +188,7 @@ def test_skip_from_the_reminder_skips_that_run_only(env: Env) -> None:
         4.0,
         "the run after the skipped one armed",
     )
+    env.flush(env.lifecycles[-1])
     assert not env.notifier.matching(lambda n: "▶" in n.text), "the skipped run did not run"
     assert not _events(env, "schedule run")
     (skip,) = _events(env, "schedule skip")
@@ -289,4 +290,5 @@ def test_runs_missed_while_down_are_reported_once_not_run(env: Env) -> None:
     env.lifecycles[-1].stop()
     env.lifecycle()
     wait_for(lambda: _job_time(env, f"schedule:{every}"), 2.0, "the new leader to plan the schedule")
+    env.flush(env.lifecycles[-1])
     assert len(env.notifier.matching(lambda n: "Missed" in n.text)) == 2
