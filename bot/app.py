@@ -29,6 +29,7 @@ from bot import api
 from bot.api import HttpServices
 from bot.authz import RoleAuthorizer
 from bot.confirm import PendingConfirmations, needs_confirmation
+from bot.lifecycle import Lifecycle, LogNotifier, Notifier
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.pipeline import Pipeline
 from bot.services import build_pipeline
@@ -38,7 +39,7 @@ from bot.slack.bolt import build_bolt_app
 from bot.slack.client import async_web_client, sync_web_client
 from bot.slack.front import SlackFront
 from bot.slack.groups import UserGroups
-from bot.slack.threads import Threads
+from bot.slack.threads import SlackNotifier, Threads
 from bot.store import Store, StoreError, list_active
 from bot.store.migrate import current_revision, head_revision
 
@@ -61,9 +62,12 @@ def create_app(
     pipeline: Pipeline | None = None,
     slack_client: AsyncWebClient | None = None,
     socket_mode: bool = False,
+    run_lifecycle: bool = False,
 ) -> FastAPI:
     """The meshbot service. Without a pipeline one is built from ``settings`` at start-up (and
-    closed at shutdown); without a Slack client one is built from the Slack settings, if any."""
+    closed at shutdown); without a Slack client one is built from the Slack settings, if any.
+    With ``run_lifecycle`` the process also takes part in the leader election and, as leader,
+    ends experiments on time and runs schedules (``meshbot serve`` turns it on by setting)."""
     settings = settings or Settings()
 
     @contextlib.asynccontextmanager
@@ -82,6 +86,12 @@ def create_app(
             app.state.services = services
             sweeper = asyncio.create_task(_sweep(services))
             stack.callback(sweeper.cancel)
+            if run_lifecycle:
+                lifecycle = _lifecycle(app, base, settings)
+                await asyncio.to_thread(lifecycle.start)
+                # Stepping down releases the Lease, so another replica takes over at once.
+                stack.push_async_callback(asyncio.to_thread, lifecycle.stop)
+                app.state.lifecycle = lifecycle
             yield
 
     app = FastAPI(title="meshbot", lifespan=lifespan, docs_url="/api/docs", openapi_url="/api/openapi.json")
@@ -110,6 +120,13 @@ def _slack_client(settings: Settings) -> AsyncWebClient | None:
         log.warning("SLACK_BOT_TOKEN is not set: the Slack front is off, /slack/events answers 404")
         return None
     return async_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
+
+
+def _lifecycle(app: FastAPI, pipeline: Pipeline, settings: Settings) -> Lifecycle:
+    """Expiry, reaper and schedules report into Slack threads when Slack is configured."""
+    threads = getattr(app.state, "threads", None)
+    notifier: Notifier = SlackNotifier(threads) if threads is not None else LogNotifier()
+    return Lifecycle(pipeline, pipeline.kube, pipeline.store, notifier, settings)
 
 
 @contextlib.asynccontextmanager

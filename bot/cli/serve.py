@@ -13,7 +13,6 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
-from bot.app import create_app
 from bot.policy import PolicyError
 from bot.services import build_pipeline
 from bot.settings import Settings
@@ -45,6 +44,9 @@ def serve(
     ] = False,
 ) -> None:
     """Run meshbot's service: /slack/events, /healthz, /readyz, /metrics and /api/v1."""
+    # Imported here: the web stack is heavy, and every other meshbot command starts without it.
+    from bot.app import create_app
+
     settings = load_settings()
     problems = slack_problems(settings, socket_mode=socket_mode)
     for problem in problems:
@@ -59,7 +61,9 @@ def serve(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    app = create_app(settings, pipeline=pipeline, socket_mode=socket_mode)
+    app = create_app(
+        settings, pipeline=pipeline, socket_mode=socket_mode, run_lifecycle=settings.lifecycle_enabled
+    )
     try:
         uvicorn.run(app, host=host or settings.host, port=port or settings.port, log_level="info")
     finally:

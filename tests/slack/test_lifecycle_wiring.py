@@ -1,0 +1,62 @@
+"""`meshbot serve`'s app with the lifecycle on: a fault started in Slack ends on time by itself,
+and its thread and parent message say so."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import kubernetes.client
+from fastapi.testclient import TestClient
+
+from bot.app import create_app
+from bot.pipeline import Pipeline
+from bot.policy import Policy
+from bot.store import Store
+from mesh.kube import for_url
+from playground.runner import Playground
+from tests.conftest import kube_client_for
+
+from .conftest import ROLES, SlackClient, experiment, only_experiment_id, settings_for
+from .fake_slack import FakeSlack
+
+NS = "emojivoto-istio"
+
+
+def fault_routes(pg: Playground) -> list[Any]:
+    with kube_client_for(pg) as api_client:
+        custom = kubernetes.client.CustomObjectsApi(api_client)
+        listed = custom.list_namespaced_custom_object("networking.istio.io", "v1", NS, "virtualservices")
+    return [r for vs in listed["items"] for r in vs["spec"].get("http", []) if "fault" in r]
+
+
+def test_a_fault_started_in_slack_expires_by_itself_and_its_thread_says_so(
+    playground: Playground, store: Store, fake_slack: FakeSlack
+) -> None:
+    with kube_client_for(playground) as api_client:
+        kubernetes.client.CoreV1Api(api_client).create_namespace({"metadata": {"name": "meshbot"}})
+    pipeline = Pipeline(
+        store=store, kube=for_url(playground.url), policy=Policy.model_validate({"roles": ROLES})
+    )
+    settings = settings_for(
+        fake_slack, lease_duration_seconds=3, lease_renew_deadline_seconds=2, lease_retry_seconds=0.2
+    )
+    app = create_app(settings, pipeline=pipeline, run_lifecycle=True)
+    with TestClient(app) as http:
+        slack = SlackClient(http, fake_slack)
+        slack.command(f"fault delay 1s web-svc.{NS} for 2s")
+        fake_slack.wait_for_call("chat.postMessage", "Stop now")
+        experiment_id = only_experiment_id(store)
+        assert len(fault_routes(playground)) == 1
+
+        # Nobody clears it: the leader's expiry job does, and reports in the thread.
+        update = fake_slack.wait_for_call("chat.update", "expired", timeout=15)[0]
+        assert experiment_id in update.all_text()
+        deadline = time.monotonic() + 10
+        while experiment(store, experiment_id).state != "ended" and time.monotonic() < deadline:
+            time.sleep(0.1)
+        ended = experiment(store, experiment_id)
+        assert (ended.state, ended.end_reason) == ("ended", "expired")
+        assert fault_routes(playground) == []
+        thread = [c for c in fake_slack.calls if c.params.get("thread_ts") == ended.thread_ts]
+        assert any("expired" in c.all_text().lower() for c in thread)
