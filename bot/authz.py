@@ -44,6 +44,8 @@ VERB_ROLES: dict[str, RoleName] = {
     "unschedule": "operator",
     "pause": "operator",
     "resume": "operator",
+    "skip": "operator",
+    "postpone": "operator",
     "install": "admin",
     "uninstall": "admin",
     "mtls": "admin",

@@ -16,9 +16,11 @@ from handlers import (
     install,
     mtls,
     pause,
+    postpone,
     resume,
     schedule,
     schedules,
+    skip,
     status,
     unexpose,
     uninject,
@@ -50,5 +52,7 @@ VERBS: dict[str, Verb] = {
         unschedule,
         pause,
         resume,
+        skip,
+        postpone,
     )
 }

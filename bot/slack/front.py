@@ -77,6 +77,15 @@ class SlackFront:
     async def stop_pressed(self, experiment_id: str, origin: Origin) -> None:
         await self._button_command(f"fault clear {experiment_id}", origin)
 
+    async def schedule_pressed(self, text: str, origin: Origin) -> None:
+        """A reminder's Postpone / Skip / Cancel: the command runs as the presser, who sees the reply."""
+        async with self._tracked():
+            reply, _ = await self.run(text, origin)
+            if isinstance(reply, Unconfirmed):
+                await self._ask(reply, text, origin)
+                return
+            await self._ephemeral(origin, reply)
+
     async def extend_pressed(self, experiment_id: str, origin: Origin) -> None:
         await self._button_command(f"fault extend {experiment_id} {render.EXTEND_BY}", origin)
 

@@ -11,6 +11,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
+from bot.lifecycle.notify import CANCEL_ACTION as SCHEDULE_CANCEL
+from bot.lifecycle.notify import POSTPONE_ACTION as SCHEDULE_POSTPONE
+from bot.lifecycle.notify import SKIP_ACTION as SCHEDULE_SKIP
 from bot.slack import messages, render
 from bot.slack.front import Origin, SlackFront
 from bot.store import Actor
@@ -60,6 +63,23 @@ def register(app: AsyncApp, front: SlackFront) -> None:
     async def on_approve(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
         await front.approve_pressed(_value(body), action_origin(body))
+
+    # A schedule's reminder: each button is the /mesh command a person could type instead.
+    @app.action(SCHEDULE_POSTPONE)
+    async def on_postpone(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await front.schedule_pressed(f"postpone {_value(body)}", action_origin(body))
+
+    @app.action(SCHEDULE_SKIP)
+    async def on_skip(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await front.schedule_pressed(f"skip {_value(body)}", action_origin(body))
+
+    @app.action(SCHEDULE_CANCEL)
+    async def on_cancel_schedule(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        schedule_id = _value(body).partition("@")[0]
+        await front.schedule_pressed(f"unschedule {schedule_id}", action_origin(body))
 
     @app.action(render.ACTION_CANCEL)
     async def on_cancel(ack: AsyncAck, body: dict[str, Any]) -> None:

@@ -1,0 +1,64 @@
+"""`skip <schedule-id>[@<run>]`: skip one run of a schedule (the next unless a run is named);
+later runs of a cron schedule stay. The reminder's **Skip this run** button sends this."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from bot.store import ScheduleNotFound, get_schedule
+from bot.store.schedules import parse_run_stamp
+from handlers import parse
+from handlers.context import Context
+from handlers.errors import Refused, UsageError
+from handlers.reply import Reply
+from handlers.schedule import schedule_id, target_of
+
+VERB = "skip"
+HELP = "skip the next run of a schedule (or the run named after @)"
+USAGE = "skip <schedule-id>[@<run time>]"
+
+
+@dataclass(frozen=True)
+class SkipCommand:
+    schedule_id: str
+    run: datetime | None
+
+
+def parse_run_reference(word: str, usage: str) -> tuple[str, datetime | None]:
+    """`sch-1a2b` or `sch-1a2b@2026-12-01T13:00:00Z`, as the reminder buttons carry them."""
+    name, at, stamp = word.partition("@")
+    try:
+        run = parse_run_stamp(stamp) if at else None
+    except ValueError:
+        raise UsageError(f"{stamp!r} is not a run time like 2026-12-01T13:00:00Z", usage) from None
+    try:
+        return schedule_id(name), run
+    except parse.ParseError as exc:
+        raise UsageError(str(exc), usage) from None
+
+
+def parse_args(args: list[str]) -> SkipCommand:
+    if len(args) != 1:
+        raise UsageError("give one schedule id, e.g. sch-1a2b (`schedules` lists them)", USAGE)
+    return SkipCommand(*parse_run_reference(args[0], USAGE))
+
+
+def require_schedule(ctx: Context, wanted: str) -> Reply:
+    """An empty Reply carrying the schedule's target, or Refused when there is no such schedule."""
+    with ctx.store.read() as session:
+        try:
+            return Reply("", target=target_of(get_schedule(session=session, schedule_id=wanted), ctx.cluster))
+        except ScheduleNotFound:
+            raise Refused(f"there is no schedule {wanted}") from None
+
+
+def handle(command: SkipCommand, ctx: Context) -> Reply:
+    # Imported here: bot.lifecycle imports the pipeline, which imports this registry.
+    from bot.lifecycle.schedules import skip_next
+
+    target = require_schedule(ctx, command.schedule_id).target
+    text = skip_next(
+        command.schedule_id, store=ctx.store, actor=ctx.actor, run=command.run, source=ctx.source
+    )
+    return Reply(text, target=target)
