@@ -5,13 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.store import list_active
+from bot.store import list_active, list_failed
 from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.parse import format_duration
 from handlers.reply import Reply, Target
 from mesh.overview import mesh_overview
+from mesh.virtualservices import list_marked_faults
 
 VERB = "status"
 HELP = "control plane, sidecar coverage, exposed hosts and active faults"
@@ -68,4 +69,18 @@ def handle(command: StatusCommand, ctx: Context) -> Reply:
             lines.append(f"• {e.id} {e.kind} on {e.service}.{e.namespace} — {when} ({e.state})")
         if not active:
             lines.append("None.")
+        failed = list_failed(session=session, cluster=ctx.cluster, namespace=command.namespace)
+        failed_rows = [(e.id, e.kind, e.service, e.namespace, e.detail) for e in failed]
+    # A failed revert can leave a fault in the cluster: show it while the cluster still carries it.
+    still_there = (
+        {m.experiment_id for m in list_marked_faults(ctx.kube, command.namespace)} if failed_rows else set()
+    )
+    stuck = [row for row in failed_rows if row[0] in still_there]
+    if stuck:
+        lines.append("*Needs a person*")
+        for experiment_id, kind, service, namespace, detail in stuck:
+            lines.append(
+                f"✖ {experiment_id} {kind} on {service}.{namespace}: revert failed, still in the cluster "
+                f"({detail or 'no detail'}); retrying — or `fault clear {experiment_id}`"
+            )
     return Reply("\n".join(lines), target=Target(cluster=ctx.cluster, namespace=command.namespace))

@@ -14,6 +14,9 @@ from mesh.errors import MeshError
 
 # Every call carries a timeout: a hung API server must not hang a chat command.
 DEFAULT_TIMEOUT_SECONDS = 10.0
+# The client's default pool (5 per CPU) is smaller than the lifecycle's worker threads; past
+# it urllib3 opens and drops extra connections on every burst of expiries.
+CONNECTION_POOL_SIZE = 32
 
 
 @dataclass
@@ -70,6 +73,7 @@ def connect(*, kubeconfig: str | Path | None = None, context: str | None = None)
         raise MeshError(f"cannot load the Kubernetes configuration: {exc}") from None
     except FileNotFoundError as exc:
         raise MeshError(f"cannot load the Kubernetes configuration: {exc.filename} not found") from None
+    configuration.connection_pool_maxsize = CONNECTION_POOL_SIZE
     return Kube(kubernetes.client.ApiClient(configuration))
 
 
@@ -78,6 +82,7 @@ def for_url(url: str, *, token: str | None = None) -> Kube:
     configuration = kubernetes.client.Configuration()
     configuration.host = url
     configuration.proxy = None
+    configuration.connection_pool_maxsize = CONNECTION_POOL_SIZE
     if token:
         configuration.api_key = {"authorization": f"Bearer {token}"}
     return Kube(kubernetes.client.ApiClient(configuration))

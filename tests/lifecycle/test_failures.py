@@ -50,3 +50,23 @@ def test_a_fault_that_cannot_be_removed_is_escalated_and_retried_until_it_is(env
     done = env.notifier.wait_for(lambda n: n.experiment_id == experiment_id and "✅" in n.text)
     assert done.final
     assert env.experiment(experiment_id).state == "failed", "the record of what went wrong stays"
+
+
+def test_status_shows_a_fault_whose_revert_failed_while_the_cluster_still_carries_it(env: Env) -> None:
+    lifecycle = env.lifecycle(revert_escalate_after=2)
+    experiment_id = env.inject("web-svc", "1s")
+    wait_for(lambda: lifecycle.expiries.armed_expiry(experiment_id), 2.0, "the expiry armed")
+    # Only the writes fail: reading (status, the reaper's sweep) still works, as with an
+    # admission webhook that rejects every change.
+    for write in ("PATCH", "DELETE"):  # meshbot's own VirtualService goes by DELETE
+        env.pg.hooks.fail_next(VIRTUAL_SERVICES, 10_000, code=500, method=write)
+    env.wait_state(experiment_id, "failed", timeout=5.0)
+
+    shown = env.run("status emojivoto-istio").text
+    assert "*Needs a person*" in shown
+    assert f"✖ {experiment_id} abort on web-svc.emojivoto-istio: revert failed, still in the cluster" in shown
+    assert f"`fault clear {experiment_id}`" in shown
+
+    env.pg.hooks.clear_faults()
+    wait_for(lambda: not env.in_cluster(experiment_id), 3.0, "the retries to remove the fault")
+    assert experiment_id not in env.run("status emojivoto-istio").text

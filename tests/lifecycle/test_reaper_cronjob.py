@@ -1,4 +1,4 @@
-"""deploy/reaper-cronjob.yaml applies beside deploy/base and runs `meshbot reap` every minute as
+"""deploy/base carries the reaper CronJob, which runs `meshbot reap` every minute as
 the bot's ServiceAccount, which may do what a reap does."""
 
 from __future__ import annotations
@@ -28,9 +28,7 @@ def _apply(pg: Playground, tmp_path: Path, *args: str) -> subprocess.CompletedPr
 def test_the_reaper_cronjob_runs_meshbot_reap_every_minute_as_the_bot(
     playground: Playground, tmp_path: Path
 ) -> None:
-    base = _apply(playground, tmp_path, "-k", str(ROOT / "deploy" / "base"))
-    assert base.returncode == 0, base.stderr
-    applied = _apply(playground, tmp_path, "-f", str(ROOT / "deploy" / "reaper-cronjob.yaml"))
+    applied = _apply(playground, tmp_path, "-k", str(ROOT / "deploy" / "base"))
     assert applied.returncode == 0, applied.stderr
     assert "cronjob.batch/meshbot-reaper created" in applied.stdout
 
