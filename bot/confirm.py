@@ -12,10 +12,11 @@ import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.authz import requirement, target_namespace
+from bot.clock import utcnow
 from bot.store import Actor, Source
 from handlers import fault
 from handlers.context import Context
@@ -77,10 +78,6 @@ def _needs_second_person(verb: str, command: Any, ctx: Context) -> bool:
     return namespace in ctx.policy.two_person_namespaces
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class Pending:
     """A command held for confirmation: what, by whom, where; and where the question was shown."""
@@ -104,7 +101,7 @@ class PendingConfirmations:
     In memory: a restart drops open questions, and pressing an old button then says it expired.
     """
 
-    def __init__(self, ttl: timedelta, *, clock: Callable[[], datetime] = _utcnow) -> None:
+    def __init__(self, ttl: timedelta, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.ttl = ttl
         self._clock = clock
         self._pending: dict[str, Pending] = {}

@@ -12,9 +12,10 @@ import logging
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
+from bot.clock import utcnow
 from bot.confirm import Question
 from bot.policy import Policy
 from bot.store import Actor, Outcome, Source, Store, StoreError, record_event
@@ -48,10 +49,6 @@ class Unconfirmed(Reply):
     verb: str = ""
 
 
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass
 class Pipeline:
     store: Store
@@ -59,7 +56,7 @@ class Pipeline:
     policy: Policy
     cluster: str = "default"
     authorize: Authorizer = _allow_all
-    clock: Callable[[], datetime] = _utcnow
+    clock: Callable[[], datetime] = utcnow
     services: dict[str, Any] = field(default_factory=dict)
     # None: never ask (the CLI). Slack and the HTTP API plug in bot.confirm.needs_confirmation.
     confirm: Confirmer | None = None

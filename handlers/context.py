@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from bot.clock import utcnow
 from bot.policy import Policy
 from bot.store import Actor, Source, Store, get_binding
 from handlers.errors import Refused
 
 if TYPE_CHECKING:
     from mesh.kube import Kube
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -30,7 +27,7 @@ class Context:
     store: Store
     policy: Policy
     cluster: str = "default"
-    clock: Callable[[], datetime] = _utcnow
+    clock: Callable[[], datetime] = utcnow
     on_progress: Callable[[str], None] = lambda _line: None
     # Installers and other swappable services, by name (see bot.pipeline.Services).
     services: dict[str, Any] = field(default_factory=dict)

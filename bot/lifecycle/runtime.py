@@ -13,6 +13,7 @@ from typing import Any
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
+from bot.clock import utcnow
 from bot.lifecycle.notify import Notifier
 from bot.pipeline import Pipeline
 from bot.settings import Settings
@@ -20,10 +21,6 @@ from bot.store import Store
 from mesh.kube import Kube
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass

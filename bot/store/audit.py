@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import CursorResult, Result, String, delete, insert, select, text, tuple_
 from sqlalchemy.orm import Session
 
-from bot.store.chain import canonical_time, lock_chain_head, row_hash, verify_chain
+from bot.store.chain import HASHED_COLUMNS, canonical_time, lock_chain_head, row_hash, verify_chain
 from bot.store.errors import ChainError, FilterError
 from bot.store.filters import AuditQuery
 from bot.store.models import AuditChain, AuditEvent, AuditPruneGrant
@@ -196,24 +196,11 @@ def query_events(*, session: Session, query: AuditQuery) -> AuditPage:
     return AuditPage(events=events, next_before=events[-1].id if more else None)
 
 
+# What a reader gets: the hashed columns (occurred_at shown as `time`) and the row's own hash.
 EVENT_FIELDS: tuple[str, ...] = (
     "id",
     "time",
-    "actor_team_id",
-    "actor_user_id",
-    "actor_name",
-    "channel",
-    "source",
-    "command",
-    "verb",
-    "cluster",
-    "namespace",
-    "service",
-    "outcome",
-    "message",
-    "experiment_id",
-    "request_id",
-    "prev_hash",
+    *(column for column in HASHED_COLUMNS if column not in ("id", "occurred_at")),
     "hash",
 )
 

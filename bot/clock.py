@@ -1,0 +1,9 @@
+"""The one wall clock meshbot reads: aware UTC, and injectable wherever time matters."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
