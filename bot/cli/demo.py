@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import getpass
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
 
 from bot.cli.run import chat_loop
+from bot.lifecycle import Button, Lifecycle
 from bot.policy import PolicyError
 from bot.services import build_pipeline
 from bot.settings import Settings
-from bot.store import Actor, StoreError
+from bot.store import Actor, Experiment, StoreError
 from mesh.errors import MeshError
 
 DEMO_DIR = Path(".demo")
@@ -51,6 +53,29 @@ def demo() -> None:
             "expose web-svc host=emoji-istio.test.net gateway=emojivoto · "
             "fault abort 500 50% web-svc · fault delay 3s web-svc · fault list · fault clear all · audit"
         )
-        chat_loop(pipeline, Actor.cli(getpass.getuser()), channel="cli")
+        # Faults in the demo end by themselves too: this process is the only replica, so it
+        # leads without a Lease, and tells the prompt what the lifecycle did.
+        lifecycle = Lifecycle(
+            pipeline,
+            pipeline.kube,
+            pipeline.store,
+            TerminalNotifier(),
+            settings.model_copy(update={"leader_election": False}),
+        )
+        lifecycle.start()
+        try:
+            chat_loop(pipeline, Actor.cli(getpass.getuser()), channel="cli")
+        finally:
+            lifecycle.stop()
     finally:
         playground.stop()
+
+
+class TerminalNotifier:
+    """The lifecycle's notifications (expiry, reminders) as lines in the demo's terminal."""
+
+    def experiment_event(self, experiment: Experiment, text: str, *, final: bool = False) -> None:
+        typer.echo(f"\n[{experiment.id}] {text}")
+
+    def channel_message(self, channel: str, text: str, *, buttons: Sequence[Button] = ()) -> None:
+        typer.echo(f"\n[{channel}] {text}")

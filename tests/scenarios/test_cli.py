@@ -6,7 +6,9 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import subprocess
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -184,3 +186,31 @@ def test_an_unreachable_cluster_is_an_error_not_a_traceback(meshbot: Meshbot) ->
     assert "the Kubernetes API server is unreachable" in result.stderr
     assert "Traceback" not in result.output
     assert meshbot.last_event().outcome == "error"
+
+
+def test_a_fault_in_the_demo_ends_by_itself(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MESHBOT_") and k != "KUBECONFIG"}
+    demo = subprocess.Popen(
+        [str(MESHBOT_SCRIPT), "demo"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+        env=env,
+        text=True,
+    )
+    assert demo.stdin is not None and demo.stdout is not None
+    demo.stdin.write("fault delay 1s web-svc for 1s\n")
+    demo.stdin.flush()
+    seen = ""
+    deadline = time.monotonic() + 30
+    while "expired" not in seen and time.monotonic() < deadline:
+        seen += demo.stdout.readline()
+    demo.stdin.write("fault list\nexit\n")
+    demo.stdin.flush()
+    out, err = demo.communicate(timeout=30)
+    assert demo.returncode == 0, err
+    experiment_id = re.search(r"Experiment (exp-[0-9a-z]+):", seen)
+    assert experiment_id, seen
+    assert f"[{experiment_id.group(1)}] ⏹ Experiment {experiment_id.group(1)} expired" in seen
+    assert "No active faults." in out
