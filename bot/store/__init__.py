@@ -18,7 +18,18 @@ from bot.store.audit import (
 )
 from bot.store.bindings import clear_binding, get_binding, set_binding
 from bot.store.chain import ChainReport, verify_chain
+from bot.store.confirmations import (
+    count_confirmations,
+    get_confirmation,
+    hold_confirmation,
+    list_expired_confirmations,
+    put_back_confirmation,
+    set_confirmation_message,
+    take_confirmation,
+    take_expired_confirmations,
+)
 from bot.store.db import Store, create_store_engine, redacted
+from bot.store.dedup import claim_request_key, prune_request_keys
 from bot.store.errors import (
     ChainError,
     DatabaseUnavailable,
@@ -49,7 +60,14 @@ from bot.store.experiments import (
 )
 from bot.store.filters import AuditQuery, parse_filter_text, parse_filters
 from bot.store.migrate import ensure_migrated
-from bot.store.models import AuditEvent, ChannelBinding, Experiment, Schedule
+from bot.store.models import (
+    AuditEvent,
+    ChannelBinding,
+    Experiment,
+    PendingConfirmation,
+    Schedule,
+    SlackRequestKey,
+)
 from bot.store.schedules import (
     create_schedule,
     delete_schedule,
@@ -93,17 +111,21 @@ __all__ = [
     "NewAuditEvent",
     "NotFound",
     "Outcome",
+    "PendingConfirmation",
     "PruneResult",
     "Schedule",
     "ScheduleNotFound",
     "SchemaNotCurrent",
+    "SlackRequestKey",
     "Source",
     "Store",
     "StoreError",
     "Target",
     "VirtualServiceChange",
     "begin_ending",
+    "claim_request_key",
     "clear_binding",
+    "count_confirmations",
     "create_experiment",
     "create_schedule",
     "create_store_engine",
@@ -113,13 +135,16 @@ __all__ = [
     "event_to_dict",
     "extend_experiment",
     "get_binding",
+    "get_confirmation",
     "get_experiment",
     "get_schedule",
     "handled_until",
+    "hold_confirmation",
     "is_run",
     "list_active",
     "list_experiments",
     "list_expired_active",
+    "list_expired_confirmations",
     "list_failed",
     "list_schedules",
     "mark_active",
@@ -130,6 +155,8 @@ __all__ = [
     "parse_filters",
     "plan_experiment",
     "prune_events",
+    "prune_request_keys",
+    "put_back_confirmation",
     "query_events",
     "record_event",
     "record_events",
@@ -137,7 +164,10 @@ __all__ = [
     "run_handled",
     "runs_between",
     "set_binding",
+    "set_confirmation_message",
     "set_thread",
+    "take_confirmation",
+    "take_expired_confirmations",
     "update_schedule",
     "verify_chain",
 ]

@@ -39,6 +39,7 @@ TEAM_ID_LENGTH = 32
 NAME_LENGTH = 255
 CHANNEL_LENGTH = 64
 HASH_LENGTH = 64
+REQUEST_KEY_LENGTH = 255
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -216,3 +217,46 @@ class ChannelBinding(Base):
     updated_by_team: Mapped[str | None] = mapped_column(String(TEAM_ID_LENGTH))
     updated_by_user: Mapped[str] = mapped_column(String(USER_ID_LENGTH))
     updated_by_name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+
+
+class PendingConfirmation(Base):
+    """A command held until its asker confirms it (or a second person approves it), shared by
+    every replica so a button press is answered wherever Slack delivers it.
+
+    The token is the primary key: taking a question is one ``DELETE ... RETURNING`` of its row,
+    so exactly one press (or sweeper) gets it.
+    """
+
+    __tablename__ = "pending_confirmations"
+    __table_args__ = (
+        CheckConstraint(_one_of("source", Source), name="source"),
+        # The sweeper looks for questions past their time.
+        Index("ix_pending_confirmations_expires_at", "expires_at"),
+    )
+
+    token: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    command: Mapped[str] = mapped_column(Text)
+    actor_team: Mapped[str | None] = mapped_column(String(TEAM_ID_LENGTH))
+    actor_user: Mapped[str] = mapped_column(String(USER_ID_LENGTH))
+    actor_name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
+    source: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str | None] = mapped_column(String(CHANNEL_LENGTH))
+    # {"text": ..., "two_person": ...}: what was asked, and whether a second person must approve.
+    question: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # Where the question was shown, so an answer or the sweeper can replace it: the slash
+    # command's response_url (Slack keeps one valid for 30 minutes) or the channel message's ts.
+    response_url: Mapped[str | None] = mapped_column(Text)
+    message_ts: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SlackRequestKey(Base):
+    """A Slack delivery already taken by some replica, kept for a while so a retry sent to any
+    replica is acknowledged without running again."""
+
+    __tablename__ = "slack_request_keys"
+    __table_args__ = (Index("ix_slack_request_keys_seen_at", "seen_at"),)
+
+    key: Mapped[str] = mapped_column(String(REQUEST_KEY_LENGTH), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
