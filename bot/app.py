@@ -45,7 +45,8 @@ from bot.store.migrate import current_revision, head_revision
 
 log = logging.getLogger(__name__)
 
-# How often unanswered confirmation questions are looked for, to withdraw (audit) them.
+# How often unanswered confirmation questions are looked for, to withdraw (audit) them. Every
+# replica sweeps: each expired question is taken out of the store by exactly one of them first.
 SWEEP_SECONDS = 15.0
 # On shutdown, commands already acknowledged get this long to finish and report.
 DRAIN_SECONDS = 30.0
@@ -111,7 +112,7 @@ def _services(settings: Settings, base: Pipeline) -> HttpServices:
         pipeline=base,
         api_pipeline=replace(base, confirm=needs_confirmation),
         metrics=metrics,
-        confirmations=PendingConfirmations(base.policy.confirm.expires_after),
+        confirmations=PendingConfirmations(base.store, base.policy.confirm.expires_after),
     )
 
 

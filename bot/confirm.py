@@ -1,23 +1,34 @@
 """Which commands ask "are you sure?" before acting, and the questions waiting for an answer.
 
 ``needs_confirmation`` is the pipeline's confirm step for Slack and the HTTP API; the CLI, a local
-administrator, passes none. A pending question lives server side, in memory, under an unguessable
-token that the buttons carry: anyone in a channel can read and replay a button's value, so the
-value names the question, never the command it stands for.
+administrator, passes none. A pending question lives server side, in the store (shared by every
+replica), under an unguessable token that the buttons carry: anyone in a channel can read and
+replay a button's value, so the value names the question, never the command it stands for.
 """
 
 from __future__ import annotations
 
 import secrets
-import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from bot.authz import requirement, target_namespace
 from bot.clock import utcnow
-from bot.store import Actor, Source
+from bot.store import (
+    Actor,
+    PendingConfirmation,
+    Source,
+    Store,
+    count_confirmations,
+    get_confirmation,
+    hold_confirmation,
+    put_back_confirmation,
+    set_confirmation_message,
+    take_confirmation,
+    take_expired_confirmations,
+)
 from handlers import fault
 from handlers.context import Context
 from handlers.parse import ParseError, words
@@ -89,27 +100,37 @@ class Pending:
     channel: str | None
     question: Question
     expires_at: datetime
-    # Set by the transport once the question is shown, so the answer can replace it.
+    # Where the question was shown, so the answer (or the sweeper) can replace it: the slash
+    # command's response_url, or the channel message a two-person question was posted as.
     response_url: str | None = None
     message_ts: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    asked_at: datetime | None = None
 
 
 class PendingConfirmations:
     """Questions waiting for a button, each answered at most once, forgotten after ``ttl``.
 
-    In memory: a restart drops open questions, and pressing an old button then says it expired.
+    Kept in the store, so every replica behind the Service sees the same questions: a press is
+    answered wherever Slack delivers it, and a restart keeps them. The methods block on the
+    database; async callers run them in a worker thread.
     """
 
-    def __init__(self, ttl: timedelta, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, store: Store, ttl: timedelta, *, clock: Callable[[], datetime] = utcnow) -> None:
+        self.store = store
         self.ttl = ttl
         self._clock = clock
-        self._pending: dict[str, Pending] = {}
-        self._lock = threading.Lock()
 
     def hold(
-        self, *, text: str, actor: Actor, source: Source, channel: str | None, question: Question
+        self,
+        *,
+        text: str,
+        actor: Actor,
+        source: Source,
+        channel: str | None,
+        question: Question,
+        response_url: str | None = None,
     ) -> Pending:
+        now = self._clock()
         pending = Pending(
             token=secrets.token_urlsafe(16),
             text=text,
@@ -117,39 +138,90 @@ class PendingConfirmations:
             source=source,
             channel=channel,
             question=question,
-            expires_at=self._clock() + self.ttl,
+            expires_at=now + self.ttl,
+            response_url=response_url,
+            asked_at=now,
         )
-        with self._lock:
-            self._pending[pending.token] = pending
+        with self.store.write() as session:
+            hold_confirmation(
+                session=session,
+                token=pending.token,
+                command=text,
+                actor=actor,
+                source=source,
+                channel=channel,
+                question=asdict(question),
+                expires_at=pending.expires_at,
+                response_url=response_url,
+                now=now,
+            )
         return pending
+
+    def shown_as(self, pending: Pending, message_ts: str) -> None:
+        """Record the channel message showing the question, for whoever withdraws it later."""
+        pending.message_ts = message_ts
+        with self.store.write() as session:
+            set_confirmation_message(session=session, token=pending.token, message_ts=message_ts)
 
     def take(self, token: str) -> Pending | None:
         """The pending question, removed so no second press can run it; None when unknown or
-        already answered. An expired one is returned too, for its owner to withdraw (see expired)."""
-        with self._lock:
-            return self._pending.pop(token, None)
+        already answered, on any replica. An expired one is returned too, for its taker to
+        withdraw (see expired)."""
+        with self.store.write() as session:
+            held = take_confirmation(session=session, token=token)
+        return None if held is None else _pending(held)
 
     def expired(self, pending: Pending) -> bool:
         return pending.expires_at <= self._clock()
 
     def put_back(self, pending: Pending) -> None:
         """Keep a question open after an answer that did not count (say, an unauthorized approver)."""
-        with self._lock:
-            self._pending[pending.token] = pending
+        with self.store.write() as session:
+            put_back_confirmation(session=session, confirmation=self._row(pending))
 
     def peek(self, token: str) -> Pending | None:
-        with self._lock:
-            return self._pending.get(token)
+        with self.store.read() as session:
+            held = get_confirmation(session=session, token=token)
+        return None if held is None else _pending(held)
 
     def expire(self) -> list[Pending]:
-        """Remove and return the questions nobody answered in time."""
-        now = self._clock()
-        with self._lock:
-            gone = [p for p in self._pending.values() if p.expires_at <= now]
-            for pending in gone:
-                del self._pending[pending.token]
-        return gone
+        """Remove and return the questions nobody answered in time. Several replicas may sweep at
+        once: each question goes to exactly one of them, which withdraws it."""
+        with self.store.write() as session:
+            gone = take_expired_confirmations(session=session, now=self._clock())
+        return [_pending(held) for held in gone]
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._pending)
+        with self.store.read() as session:
+            return count_confirmations(session=session)
+
+    def _row(self, pending: Pending) -> PendingConfirmation:
+        return PendingConfirmation(
+            token=pending.token,
+            command=pending.text,
+            actor_team=pending.actor.team_id,
+            actor_user=pending.actor.user_id,
+            actor_name=pending.actor.display_name,
+            source=Source(pending.source).value,
+            channel=pending.channel,
+            question=asdict(pending.question),
+            response_url=pending.response_url,
+            message_ts=pending.message_ts,
+            expires_at=pending.expires_at,
+            created_at=pending.asked_at or self._clock(),
+        )
+
+
+def _pending(held: PendingConfirmation) -> Pending:
+    return Pending(
+        token=held.token,
+        text=held.command,
+        actor=Actor(user_id=held.actor_user, team_id=held.actor_team, display_name=held.actor_name),
+        source=Source(held.source),
+        channel=held.channel,
+        question=Question(str(held.question["text"]), two_person=bool(held.question.get("two_person"))),
+        expires_at=held.expires_at,
+        response_url=held.response_url,
+        message_ts=held.message_ts,
+        asked_at=held.created_at,
+    )

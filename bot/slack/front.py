@@ -91,7 +91,7 @@ class SlackFront:
 
     async def confirm_pressed(self, token: str, origin: Origin) -> None:
         async with self._tracked():
-            pending = self.confirmations.peek(token)
+            pending = await asyncio.to_thread(self.confirmations.peek, token)
             if pending is None:
                 await self._tell(origin, messages.QUESTION_GONE)
                 return
@@ -102,7 +102,7 @@ class SlackFront:
 
     async def approve_pressed(self, token: str, origin: Origin) -> None:
         async with self._tracked():
-            pending = self.confirmations.peek(token)
+            pending = await asyncio.to_thread(self.confirmations.peek, token)
             if pending is None:
                 await self._tell(origin, messages.QUESTION_GONE)
                 return
@@ -113,14 +113,14 @@ class SlackFront:
 
     async def cancel_pressed(self, token: str, origin: Origin) -> None:
         async with self._tracked():
-            pending = self.confirmations.peek(token)
+            pending = await asyncio.to_thread(self.confirmations.peek, token)
             if pending is None:
                 await self._tell(origin, messages.QUESTION_GONE)
                 return
             if not _same_person(pending.actor, origin.actor):
                 await self._tell(origin, messages.only_asker_cancels(pending.actor.user_id))
                 return
-            taken = self.confirmations.take(token)
+            taken = await asyncio.to_thread(self.confirmations.take, token)
             if taken is None:
                 await self._tell(origin, messages.QUESTION_GONE)
                 return
@@ -137,8 +137,11 @@ class SlackFront:
             await self._replace(origin, render.answered(taken, f":no_entry_sign: {why}"), why)
 
     async def expire_questions(self) -> int:
-        """Withdraw (audit) the questions nobody answered in time; run now and then by the app."""
-        gone = self.confirmations.expire()
+        """Withdraw (audit) the questions nobody answered in time; run now and then by the app.
+
+        Every replica sweeps; taking a question out of the store comes first, so each expired
+        question is withdrawn, audited and taken off Slack by exactly one of them."""
+        gone = await asyncio.to_thread(self.confirmations.expire)
         for pending in gone:
             await asyncio.to_thread(
                 self.pipeline.withdraw,
@@ -249,7 +252,7 @@ class SlackFront:
                 await self._ephemeral(origin, reply)
 
     async def _answer(self, token: str, origin: Origin, *, approved: bool) -> None:
-        pending = self.confirmations.take(token)
+        pending = await asyncio.to_thread(self.confirmations.take, token)
         if pending is None:
             await self._tell(origin, messages.QUESTION_GONE)
             return
@@ -270,7 +273,7 @@ class SlackFront:
         reply, delivered = await self.run(pending.text, asker, confirmed_by=origin.actor)
         if approved and reply.outcome == "denied":
             # This approver may not; the question stays open for someone who may.
-            self.confirmations.put_back(pending)
+            await asyncio.to_thread(self.confirmations.put_back, pending)
             await self._ephemeral(origin, reply)
             return
         verb = messages.approved_by(origin.actor) if approved else messages.CONFIRMED
@@ -315,14 +318,15 @@ class SlackFront:
                     return
 
     async def _ask(self, reply: Unconfirmed, text: str, origin: Origin) -> None:
-        pending = self.confirmations.hold(
+        pending = await asyncio.to_thread(
+            self.confirmations.hold,
             text=text,
             actor=origin.actor,
             source=Source.SLACK,
             channel=origin.channel,
             question=reply.question,
+            response_url=origin.response_url,
         )
-        pending.response_url = origin.response_url
         blocks = render.question(pending)
         if pending.question.two_person and origin.channel:
             # Others must see it to approve it.
@@ -330,7 +334,8 @@ class SlackFront:
                 "chat.postMessage", channel=origin.channel, text=reply.text, blocks=blocks
             )
             if posted is not None:
-                pending.message_ts = str(posted["ts"])
+                # Whichever replica withdraws it later must find the message to take the button off.
+                await asyncio.to_thread(self.confirmations.shown_as, pending, str(posted["ts"]))
                 await self._tell(origin, messages.WAITING_FOR_APPROVAL)
                 return
         if origin.response_url:

@@ -1,4 +1,5 @@
-"""Cross-cutting Bolt middleware: one log line per request, and Slack's retries run once.
+"""Cross-cutting Bolt middleware: one log line per request, and Slack's retries run once, on
+whichever replica they land.
 
 Both come after Bolt's own signature check, so a forged request can neither fill the log with
 its claims nor mark a real request as already seen.
@@ -6,19 +7,21 @@ its claims nor mark a real request as already seen.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from slack_bolt.middleware.async_middleware import AsyncMiddleware
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from sqlalchemy.exc import SQLAlchemyError
 
+from bot.clock import utcnow
 from bot.metrics import Metrics
+from bot.store import Store, StoreError, claim_request_key
 
 log = logging.getLogger(__name__)
 
@@ -39,23 +42,37 @@ def request_key(req: AsyncBoltRequest) -> str:
 
 class Deduplicate(AsyncMiddleware):
     """Acknowledge a repeated delivery (X-Slack-Retry-Num, or the same trigger twice) without
-    running it again; keys are kept for ``ttl`` seconds, at most ``max_keys`` of them.
+    running it again; keys are kept for ``ttl_seconds``.
 
-    Bolt's global middleware runs before the listeners rather than around them, so a key is
-    claimed when a delivery first passes here. Deliveries refused earlier (bad signature, failed
-    auth.test) never reach this point, so their retries still run.
+    The keys live in the store, so a retry that lands on another replica than the first delivery
+    is caught too. Bolt's global middleware runs before the listeners rather than around them, so
+    a key is claimed when a delivery first passes here. Deliveries refused earlier (bad signature,
+    failed auth.test) never reach this point, so their retries still run.
     """
 
-    def __init__(self, metrics: Metrics, *, ttl_seconds: float = 3600, max_keys: int = 10_000) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        store: Store,
+        *,
+        ttl_seconds: float = 3600,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self._metrics = metrics
-        self._ttl = ttl_seconds
-        self._max = max_keys
-        self._seen: OrderedDict[str, float] = OrderedDict()
-        self._lock = threading.Lock()
+        self._store = store
+        self._ttl = timedelta(seconds=ttl_seconds)
+        self._clock = clock
 
     async def async_process(self, *, req: AsyncBoltRequest, resp: BoltResponse, next: Next) -> BoltResponse:
         key = request_key(req)
-        if not self._claim(key):
+        try:
+            first = await asyncio.to_thread(self._claim, key)
+        except (StoreError, SQLAlchemyError) as exc:
+            # Without the shared record a retry could run twice; refuse instead, and Slack
+            # retries events later or shows the person the command failed, so they can resend.
+            log.error("cannot record a Slack delivery as seen, refusing it: %s", exc.__class__.__name__)
+            return BoltResponse(status=503, body="")
+        if not first:
             log.info(
                 "ignoring a repeated Slack delivery (retry %s, reason %s)",
                 req.headers.get("x-slack-retry-num", ["-"])[0],
@@ -68,16 +85,8 @@ class Deduplicate(AsyncMiddleware):
         return resp
 
     def _claim(self, key: str) -> bool:
-        now = time.monotonic()
-        with self._lock:
-            while self._seen and (
-                len(self._seen) >= self._max or next(iter(self._seen.values())) < now - self._ttl
-            ):
-                self._seen.popitem(last=False)
-            if key in self._seen:
-                return False
-            self._seen[key] = now
-            return True
+        with self._store.write() as session:
+            return claim_request_key(session=session, key=key, now=self._clock(), ttl=self._ttl)
 
 
 class RequestLog(AsyncMiddleware):
