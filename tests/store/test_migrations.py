@@ -25,6 +25,8 @@ TABLES = {
     "experiments",
     "schedules",
     "channel_bindings",
+    "pending_confirmations",
+    "slack_request_keys",
 }
 
 
