@@ -24,6 +24,7 @@ from bot.store import (
     extend_experiment,
     get_experiment,
     list_active,
+    list_failed,
     mark_active,
     mark_failed,
     plan_experiment,
@@ -469,75 +470,116 @@ def _extend(command: ExtendCommand, ctx: Context) -> Reply:
 # ---------------------------------------------------------------- clear
 
 
+@dataclass(frozen=True)
+class _ToClear:
+    experiment_id: str
+    namespace: str
+    service: str
+    # The store's state, or "unrecorded": in the cluster with no live record (a lost database,
+    # a write that landed after its command gave up) — cleared from the cluster alone.
+    state: str
+    vs_names: tuple[str, ...] = ()
+
+
+def _recorded(e: Experiment) -> _ToClear:
+    return _ToClear(e.id, e.namespace, e.service, e.state, tuple(v["name"] for v in e.virtual_services))
+
+
+def _still_in_cluster(
+    ctx: Context, recorded: list[Experiment], namespace: str | None, service: str | None
+) -> list[_ToClear]:
+    """What the cluster still carries beyond the active records: failed reverts and, when
+    clearing everything, faults without a live record at all."""
+    failed = {e.id: e for e in recorded}
+    marked = list_marked_faults(ctx.kube, namespace)
+    found: dict[str, _ToClear] = {}
+    for mark in marked:
+        if mark.experiment_id in failed:
+            found[mark.experiment_id] = _recorded(failed[mark.experiment_id])
+        elif service is None and mark.experiment_id not in found:
+            found[mark.experiment_id] = _ToClear(mark.experiment_id, mark.namespace, "?", "unrecorded")
+    return list(found.values())
+
+
 def _clear(command: ClearCommand, ctx: Context) -> Reply:
     with ctx.store.read() as session:
         if command.experiment_id is not None:
             try:
-                wanted = [get_experiment(session=session, experiment_id=command.experiment_id)]
+                experiment = get_experiment(session=session, experiment_id=command.experiment_id)
             except ExperimentNotFound:
                 raise Refused(f"there is no experiment {command.experiment_id}") from None
-            if wanted[0].state not in ("active", "ending", "failed"):
-                raise Refused(f"{command.experiment_id} has already ended ({wanted[0].end_reason})")
-        elif command.service is not None:
-            namespace = ctx.namespace(command.service.namespace)
-            wanted = list_active(
-                session=session, cluster=ctx.cluster, namespace=namespace, service=command.service.service
-            )
-            if not wanted:
-                raise Refused(f"no active faults on {command.service.service}.{namespace}")
+            if experiment.state not in ("active", "ending", "failed"):
+                raise Refused(f"{command.experiment_id} has already ended ({experiment.end_reason})")
+            wanted = [_recorded(experiment)]
         else:
-            wanted = list_active(session=session, cluster=ctx.cluster)
+            namespace = ctx.namespace(command.service.namespace) if command.service else None
+            service = command.service.service if command.service else None
+            active = list_active(session=session, cluster=ctx.cluster, namespace=namespace, service=service)
+            failed = [
+                e
+                for e in list_failed(session=session, cluster=ctx.cluster, namespace=namespace)
+                if service is None or e.service == service
+            ]
+            wanted = [_recorded(e) for e in active]
+            live = {e.id for e in active}
+            wanted += [
+                c for c in _still_in_cluster(ctx, failed, namespace, service) if c.experiment_id not in live
+            ]
             if not wanted:
+                if service is not None:
+                    raise Refused(f"no active faults on {service}.{namespace}")
                 return Reply("No active faults: nothing to clear.")
-        ids = [
-            (e.id, e.namespace, e.service, e.state, [v["name"] for v in e.virtual_services]) for e in wanted
-        ]
-    reason = EndReason.HALTED if command.everything else EndReason.CLEARED
+    return _clear_all_of(wanted, ctx, EndReason.HALTED if command.everything else EndReason.CLEARED)
+
+
+def _clear_all_of(wanted: list[_ToClear], ctx: Context, reason: EndReason) -> Reply:
     lines: list[str] = []
     failures = 0
-    for experiment_id, namespace, service, state, vs_names in ids:
+    for item in wanted:
         try:
-            lines.append(_revert(ctx, experiment_id, namespace, service, state, vs_names, reason))
+            lines.append(_revert(ctx, item, reason))
         except MeshError as exc:
             failures += 1
-            lines.append(f"✖ {experiment_id} on {service}.{namespace}: could not be reverted: {exc}")
-    single = ids[0] if len(ids) == 1 else None
+            lines.append(
+                f"✖ {item.experiment_id} on {item.service}.{item.namespace}: could not be reverted: {exc}"
+            )
+    single = wanted[0] if len(wanted) == 1 else None
     target = (
-        Target(cluster=ctx.cluster, namespace=single[1], service=single[2])
+        Target(cluster=ctx.cluster, namespace=single.namespace, service=single.service)
         if single
         else Target(cluster=ctx.cluster)
     )
-    if len(ids) > 1:
+    if len(wanted) > 1:
         # The audit log keeps a reply's first line: make it name every experiment touched.
-        lines.insert(0, f"Cleared {len(ids) - failures} of {len(ids)} faults: {', '.join(i[0] for i in ids)}")
+        names = ", ".join(i.experiment_id for i in wanted)
+        lines.insert(0, f"Cleared {len(wanted) - failures} of {len(wanted)} faults: {names}")
     text = "\n".join(lines)
     if failures:
         return Reply.error(text, target=target)
-    return Reply(text, experiment_id=single[0] if single else None, target=target)
+    return Reply(text, experiment_id=single.experiment_id if single else None, target=target)
 
 
-def _revert(
-    ctx: Context,
-    experiment_id: str,
-    namespace: str,
-    service: str,
-    state: str,
-    vs_names: list[str],
-    reason: EndReason,
-) -> str:
-    if state == "active":
+def _revert(ctx: Context, item: _ToClear, reason: EndReason) -> str:
+    experiment_id = item.experiment_id
+    if item.state == "active":
         with ctx.store.write() as session:
             try:
                 begin_ending(session=session, experiment_id=experiment_id, reason=reason, by=ctx.actor)
             except InvalidTransition:
                 return f"• {experiment_id} was already being ended by someone else"
-    report = clear_fault(ctx.kube, namespace=namespace, experiment_id=experiment_id, vs_names=vs_names)
-    if state != "failed":
-        # A failed experiment keeps its state and detail: the record of what went wrong.
+    report = clear_fault(
+        ctx.kube, namespace=item.namespace, experiment_id=experiment_id, vs_names=list(item.vs_names)
+    )
+    if item.state in ("active", "ending"):
+        # A failed experiment keeps its state and detail, the record of what went wrong; an
+        # unrecorded one has no live record to end.
         with ctx.store.write() as session:
             end_experiment(session=session, experiment_id=experiment_id, reason=reason, by=ctx.actor)
     removed = sum(len(c.removed_routes) for c in report.cleared)
-    parts = [f"✔ {experiment_id} on {service}.{namespace} cleared ({removed} fault route(s) removed)"]
+    where = f"{item.service}.{item.namespace}" if item.service != "?" else item.namespace
+    parts = [f"✔ {experiment_id} on {where} cleared ({removed} fault route(s) removed)"]
+    if item.state == "unrecorded":
+        parts.append("it had no live record in meshbot's store")
     deleted = [c.vs_name for c in report.cleared if c.deleted]
     if deleted:
         parts.append(f"deleted meshbot's VirtualService {', '.join(deleted)}")

@@ -187,3 +187,33 @@ def test_an_istioctl_that_fails_reports_its_error_line(make_meshbot: Any) -> Non
         in (result.stderr)
     )
     assert mb.last_event().outcome == "error"
+
+
+def test_clear_all_halts_a_fault_whose_undo_failed_too(two_routes: Meshbot) -> None:
+    mb = two_routes
+    before = mb.virtual_services()
+    mb.pg.hooks.fail_next(r"/virtualservices/web-svc$", 1, code=500, method="PATCH")
+    mb.pg.hooks.fail_next(r"/virtualservices/emojivoto$", 1, code=503, method="GET")
+    assert mb.run(ABORT).exit_code == 1
+    (experiment,) = mb.experiments().values()
+    assert experiment.state == "failed"
+
+    # `fault list` shows only running experiments, but the big red button must reach this one.
+    reply = mb.ok("fault clear all")
+    assert f"✔ {experiment.id} on web-svc.{NS} cleared (1 fault route(s) removed)" in reply
+    assert mb.virtual_services() == before
+    assert mb.experiment(experiment.id).state == "failed"
+
+
+def test_clear_all_removes_faults_the_store_has_no_record_of(meshbot: Meshbot) -> None:
+    experiment_id = meshbot.inject_fault(f"fault delay 2s web-svc.{NS} for 30m")
+    # The database is lost: meshbot starts again on an empty one, the fault still in the cluster.
+    meshbot.env["MESHBOT_DATABASE_URL"] = f"sqlite:///{meshbot.tmp / 'fresh.db'}"
+    assert meshbot.cli("migrate").exit_code == 0
+    assert "No active faults." in meshbot.ok("fault list")
+
+    reply = meshbot.ok("fault clear all")
+    assert f"✔ {experiment_id} on {NS} cleared (1 fault route(s) removed)" in reply
+    assert "it had no live record in meshbot's store" in reply
+    assert "meshbot-web-svc" not in meshbot.virtual_services()
+    assert "No active faults: nothing to clear." in meshbot.ok("fault clear all")
