@@ -74,8 +74,13 @@ def demo() -> None:
 class TerminalNotifier:
     """The lifecycle's notifications (expiry, reminders) as lines in the demo's terminal."""
 
-    def experiment_event(self, experiment: Experiment, text: str, *, final: bool = False) -> None:
+    def experiment_event(
+        self, experiment: Experiment, text: str, *, final: bool = False, buttons: Sequence[Button] = ()
+    ) -> None:
         typer.echo(f"\n[{experiment.id}] {text}")
+
+    def experiment_started(self, experiment: Experiment, text: str) -> None:
+        typer.echo(f"\n[{experiment.id}] started by a schedule: {text}")
 
     def channel_message(self, channel: str, text: str, *, buttons: Sequence[Button] = ()) -> None:
         typer.echo(f"\n[{channel}] {text}")

@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from bot.lifecycle import jobs
 from bot.lifecycle.batch import GroupCommit
-from bot.lifecycle.notify import deliver
+from bot.lifecycle.notify import EXTEND_ACTION, STOP_ACTION, Button, deliver
 from bot.lifecycle.revert import DATABASE_ERRORS, SCHEDULER, audit, clear, describe_clear, finish_in
 from bot.lifecycle.runtime import Runtime
 from bot.store import (
@@ -485,10 +485,19 @@ class Expiries:
                     armed.nudge_at = nudge
             if nudge is not None:
                 self.rt.add_job(jobs.remind, _job("nudge", experiment_id), nudge, experiment_id, "nudge")
-        else:
-            text = f"⏰ Experiment {experiment_id} ({what}) ends in {_short(left)} — {hint}."
-        self._tell(experiment, text)
+            self._tell(experiment, text)
+            return
+        text = f"⏰ Experiment {experiment_id} ({what}) ends in {_short(left)} — {hint}."
+        buttons = (
+            Button("Extend 10 min", EXTEND_ACTION, experiment_id, style="primary"),
+            Button("Stop now", STOP_ACTION, experiment_id, style="danger"),
+        )
+        self._tell(experiment, text, buttons=buttons)
 
-    def _tell(self, experiment: Experiment, text: str, *, final: bool = False) -> None:
+    def _tell(
+        self, experiment: Experiment, text: str, *, final: bool = False, buttons: tuple[Button, ...] = ()
+    ) -> None:
         notifier = self.rt.notifier
-        deliver(experiment.id, lambda: notifier.experiment_event(experiment, text, final=final))
+        deliver(
+            experiment.id, lambda: notifier.experiment_event(experiment, text, final=final, buttons=buttons)
+        )

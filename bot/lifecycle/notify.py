@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 POSTPONE_ACTION = "meshbot_schedule_postpone"
 SKIP_ACTION = "meshbot_schedule_skip"
 CANCEL_ACTION = "meshbot_schedule_cancel"
+# Action ids of a running experiment's buttons (its thread's parent and its reminders); the value
+# is the experiment id. The Slack front runs `fault clear <id>` / `fault extend <id> 10m`.
+STOP_ACTION = "mesh_fault_stop"
+EXTEND_ACTION = "mesh_fault_extend"
 
 
 @dataclass(frozen=True)
@@ -40,8 +44,13 @@ class Button:
 
 
 class Notifier(Protocol):
-    def experiment_event(self, experiment: Experiment, text: str, *, final: bool = False) -> None:
+    def experiment_event(
+        self, experiment: Experiment, text: str, *, final: bool = False, buttons: Sequence[Button] = ()
+    ) -> None:
         """Post ``text`` into the experiment's thread; ``final`` also updates the parent message."""
+
+    def experiment_started(self, experiment: Experiment, text: str) -> None:
+        """An experiment started without a person in a chat (a schedule ran it): open its thread."""
 
     def channel_message(self, channel: str, text: str, *, buttons: Sequence[Button] = ()) -> None:
         """Post ``text`` to a channel, with optional buttons."""
@@ -69,9 +78,17 @@ class BackgroundNotifier:
         self._thread = threading.Thread(target=self._drain, name=name, daemon=True)
         self._thread.start()
 
-    def experiment_event(self, experiment: Experiment, text: str, *, final: bool = False) -> None:
+    def experiment_event(
+        self, experiment: Experiment, text: str, *, final: bool = False, buttons: Sequence[Button] = ()
+    ) -> None:
         notifier = self.notifier
-        self._queue.put((experiment.id, lambda: notifier.experiment_event(experiment, text, final=final)))
+        self._queue.put(
+            (experiment.id, lambda: notifier.experiment_event(experiment, text, final=final, buttons=buttons))
+        )
+
+    def experiment_started(self, experiment: Experiment, text: str) -> None:
+        notifier = self.notifier
+        self._queue.put((experiment.id, lambda: notifier.experiment_started(experiment, text)))
 
     def channel_message(self, channel: str, text: str, *, buttons: Sequence[Button] = ()) -> None:
         notifier = self.notifier
@@ -103,9 +120,14 @@ class LogNotifier:
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._log = logger or logging.getLogger("meshbot.notify")
 
-    def experiment_event(self, experiment: Experiment, text: str, *, final: bool = False) -> None:
+    def experiment_event(
+        self, experiment: Experiment, text: str, *, final: bool = False, buttons: Sequence[Button] = ()
+    ) -> None:
         where = f"{experiment.channel or '-'}/{experiment.thread_ts or '-'}"
         self._log.info("[%s %s%s] %s", experiment.id, where, " final" if final else "", text)
+
+    def experiment_started(self, experiment: Experiment, text: str) -> None:
+        self._log.info("[%s %s started] %s", experiment.id, experiment.channel or "-", text)
 
     def channel_message(self, channel: str, text: str, *, buttons: Sequence[Button] = ()) -> None:
         labels = f" [{' | '.join(b.text for b in buttons)}]" if buttons else ""
@@ -116,7 +138,7 @@ class LogNotifier:
 class Note:
     """One notification as a RecordingNotifier saw it."""
 
-    kind: Literal["experiment", "channel"]
+    kind: Literal["experiment", "started", "channel"]
     text: str
     channel: str | None = None
     experiment_id: str | None = None
@@ -132,7 +154,9 @@ class RecordingNotifier:
     notes: list[Note] = field(default_factory=list)
     _changed: threading.Condition = field(default_factory=threading.Condition, repr=False)
 
-    def experiment_event(self, experiment: Experiment, text: str, *, final: bool = False) -> None:
+    def experiment_event(
+        self, experiment: Experiment, text: str, *, final: bool = False, buttons: Sequence[Button] = ()
+    ) -> None:
         self._add(
             Note(
                 "experiment",
@@ -140,7 +164,15 @@ class RecordingNotifier:
                 channel=experiment.channel,
                 experiment_id=experiment.id,
                 final=final,
+                buttons=tuple(buttons),
                 at=time.monotonic(),
+            )
+        )
+
+    def experiment_started(self, experiment: Experiment, text: str) -> None:
+        self._add(
+            Note(
+                "started", text, channel=experiment.channel, experiment_id=experiment.id, at=time.monotonic()
             )
         )
 

@@ -37,6 +37,7 @@ from bot.lifecycle.runtime import Runtime
 from bot.pipeline import Unconfirmed
 from bot.store import (
     Actor,
+    Experiment,
     Outcome,
     Schedule,
     ScheduleNotFound,
@@ -44,6 +45,7 @@ from bot.store import (
     Store,
     create_schedule,
     delete_schedule,
+    get_experiment,
     get_schedule,
     handled_until,
     is_run,
@@ -519,10 +521,27 @@ class ScheduleRunner:
             )
         elif reply.ok:
             text = f"▶ Schedule {schedule_id} ran `{schedule.command}` ({when}):\n{reply.text}"
+            started = self._experiment(reply.experiment_id)
+            if started is not None:
+                # The experiment gets its own thread, as if started from the channel by its owner.
+                notifier = self.rt.notifier
+                deliver(schedule_id, lambda: notifier.experiment_started(started, text))
+                return
         else:
             text = f"✖ Schedule {schedule_id} could not run `{schedule.command}` ({when}): {reply.text}"
         notifier = self.rt.notifier
         deliver(schedule_id, lambda: notifier.channel_message(schedule.channel, text))
+
+    def _experiment(self, experiment_id: str | None) -> Experiment | None:
+        if experiment_id is None:
+            return None
+        try:
+            with self.rt.store.read() as session:
+                experiment = get_experiment(session=session, experiment_id=experiment_id)
+                session.expunge(experiment)
+                return experiment
+        except DATABASE_ERRORS:
+            return None
 
     def _could_not_run(
         self, schedule_id: str, run: datetime, why: str, *, schedule: Schedule | None = None

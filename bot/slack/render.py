@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.confirm import Pending
+from bot.lifecycle.notify import EXTEND_ACTION, STOP_ACTION
 from bot.store import Experiment
 from handlers.parse import format_duration
 from handlers.reply import Reply
@@ -32,8 +33,9 @@ MAX_PAGES = 5
 ICONS = {"ok": ":white_check_mark:", "refused": ":warning:", "denied": ":no_entry:", "error": ":x:"}
 
 # Block action ids: the listeners subscribe to these.
-ACTION_STOP = "mesh_fault_stop"
-ACTION_EXTEND = "mesh_fault_extend"
+# The lifecycle's reminders carry the same buttons as the thread's parent.
+ACTION_STOP = STOP_ACTION
+ACTION_EXTEND = EXTEND_ACTION
 ACTION_CONFIRM = "mesh_confirm"
 ACTION_APPROVE = "mesh_approve"
 ACTION_CANCEL = "mesh_cancel"

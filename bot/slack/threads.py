@@ -75,15 +75,19 @@ class Threads:
             await self.post_to_thread(experiment, details)
         return thread_ts
 
-    async def post_to_thread(self, experiment: Experiment, text: str, *, by: str | None = None) -> str | None:
+    async def post_to_thread(
+        self, experiment: Experiment, text: str, *, by: str | None = None, buttons: Sequence[Any] = ()
+    ) -> str | None:
         """Say ``text`` (plain text) in the experiment's thread, as said ``by`` a Slack user id if
-        given; the message's ts, or None (no thread, or Slack unreachable)."""
+        given, with ``buttons`` under it; the message's ts, or None (no thread, or Slack unreachable)."""
         if not experiment.channel or not experiment.thread_ts:
             return None
         lines = [render.escape(t) for t in text.splitlines()] or [""]
         if by:
             lines[0] = f"<@{by}>: {lines[0]}"
-        blocks = [render.section(chunk) for chunk in render.chunks(lines)]
+        blocks = [render.section(chunk) for chunk in render.chunks(lines)][: render.MAX_BLOCKS - 1]
+        if buttons:
+            blocks.append({"type": "actions", "elements": [_button(b) for b in buttons][:25]})
         response = await self.call(
             "chat.postMessage",
             channel=experiment.channel,
@@ -102,9 +106,16 @@ class Threads:
         """Turn the parent into its final state: how it ended, no buttons."""
         return await self._update(experiment, render.fault_parent(experiment, final=text))
 
-    def post_to_thread_blocking(self, experiment: Experiment, text: str, timeout: float = 60) -> str | None:
+    def post_to_thread_blocking(
+        self, experiment: Experiment, text: str, timeout: float = 60, *, buttons: Sequence[Any] = ()
+    ) -> str | None:
         return asyncio.run_coroutine_threadsafe(
-            self.post_to_thread(experiment, text), self.require_loop()
+            self.post_to_thread(experiment, text, buttons=buttons), self.require_loop()
+        ).result(timeout)
+
+    def start_blocking(self, experiment_id: str, details: str, timeout: float = 60) -> str | None:
+        return asyncio.run_coroutine_threadsafe(
+            self.start(experiment_id, details=details), self.require_loop()
         ).result(timeout)
 
     def finish_parent_blocking(self, experiment: Experiment, text: str, timeout: float = 60) -> bool:
@@ -166,12 +177,18 @@ class SlackNotifier:
         self._threads = threads
         self._timeout = timeout
 
-    def experiment_event(self, experiment: Experiment, text: str, *, final: bool = False) -> None:
+    def experiment_event(
+        self, experiment: Experiment, text: str, *, final: bool = False, buttons: Sequence[Any] = ()
+    ) -> None:
         # The caller's copy may predate its own last change (ended, extended): draw what is stored.
         current = self._threads.load(experiment.id) or experiment
-        self._threads.post_to_thread_blocking(current, text, self._timeout)
+        self._threads.post_to_thread_blocking(current, text, self._timeout, buttons=buttons)
         if final:
             self._threads.finish_parent_blocking(current, text, self._timeout)
+
+    def experiment_started(self, experiment: Experiment, text: str) -> None:
+        """As for a fault started by a slash command: a parent with Stop / Extend, details inside."""
+        self._threads.start_blocking(experiment.id, text, self._timeout)
 
     def channel_message(self, channel: str, text: str, *, buttons: Sequence[Any] = ()) -> None:
         blocks: list[dict[str, Any]] = [

@@ -4,8 +4,10 @@ re-arm the expiry and the reminders."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 
 from bot.lifecycle import RecordingNotifier
+from bot.lifecycle.notify import EXTEND_ACTION, STOP_ACTION, Button
 from bot.store import AuditQuery, Experiment, query_events
 
 from .conftest import Env, wait_for
@@ -56,6 +58,10 @@ def test_extending_re_arms_the_expiry_and_the_reminder(env: Env) -> None:
     assert reminders, "a reminder before the end"
     assert "ends in 1s" in reminders[-1].text, "the reminder moved with the expiry"
     assert f"fault extend {experiment_id}" in reminders[-1].text
+    assert [(b.text, b.action_id, b.value) for b in reminders[-1].buttons] == [
+        ("Extend 10 min", EXTEND_ACTION, experiment_id),
+        ("Stop now", STOP_ACTION, experiment_id),
+    ]
 
 
 def test_long_experiments_get_nudged(env: Env) -> None:
@@ -74,9 +80,11 @@ class _StuckSlack(RecordingNotifier):
         super().__init__()
         self.release = threading.Event()
 
-    def experiment_event(self, experiment: Experiment, text: str, *, final: bool = False) -> None:
+    def experiment_event(
+        self, experiment: Experiment, text: str, *, final: bool = False, buttons: Sequence[Button] = ()
+    ) -> None:
         self.release.wait(10)
-        super().experiment_event(experiment, text, final=final)
+        super().experiment_event(experiment, text, final=final, buttons=buttons)
 
 
 def test_a_hanging_notifier_does_not_delay_reverts(env: Env) -> None:

@@ -140,10 +140,12 @@ def test_a_schedule_at_a_time_reminds_then_runs_as_its_owner(env: Env) -> None:
     assert [b.text for b in reminder.buttons] == ["Postpone 1 h", "Skip this run", "Cancel schedule"]
     assert parse_button_value(reminder.buttons[0].value)[0] == schedule_id
 
-    ran = env.notifier.wait_for(lambda n: n.kind == "channel" and "▶" in n.text, timeout=4.0)
+    # The experiment opens its own thread, as one started from the channel would.
+    ran = env.notifier.wait_for(lambda n: n.kind == "started" and "▶" in n.text, timeout=4.0)
     assert schedule_id in ran.text and "Experiment exp-" in ran.text
     with env.store.read() as session:
         (experiment,) = list_experiments(session=session, since=datetime.now(UTC) - timedelta(minutes=1))
+    assert (ran.experiment_id, ran.channel) == (experiment.id, CHANNEL)
     assert (experiment.created_by_user, experiment.channel) == (ALICE.user_id, CHANNEL)
     (event,) = [e for e in _events(env, "fault") if e.source == "scheduler"]
     assert (event.actor_user_id, event.outcome) == (ALICE.user_id, "ok")

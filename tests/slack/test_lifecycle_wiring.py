@@ -60,3 +60,34 @@ def test_a_fault_started_in_slack_expires_by_itself_and_its_thread_says_so(
         assert fault_routes(playground) == []
         thread = [c for c in fake_slack.calls if c.params.get("thread_ts") == ended.thread_ts]
         assert any("expired" in c.all_text().lower() for c in thread)
+
+
+def test_a_scheduled_fault_opens_its_own_thread_and_its_reminder_has_buttons(
+    playground: Playground, store: Store, fake_slack: FakeSlack
+) -> None:
+    with kube_client_for(playground) as api_client:
+        kubernetes.client.CoreV1Api(api_client).create_namespace({"metadata": {"name": "meshbot"}})
+    pipeline = Pipeline(
+        store=store, kube=for_url(playground.url), policy=Policy.model_validate({"roles": ROLES})
+    )
+    settings = settings_for(
+        fake_slack,
+        lease_duration_seconds=3,
+        lease_renew_deadline_seconds=2,
+        lease_retry_seconds=0.2,
+        reminder_lead_seconds=2,
+    )
+    app = create_app(settings, pipeline=pipeline, run_lifecycle=True)
+    with TestClient(app) as http:
+        slack = SlackClient(http, fake_slack)
+        slack.command(f'schedule "fault delay 1s web-svc.{NS} for 4s" at +2s')
+        parent = fake_slack.wait_for_call("chat.postMessage", "Stop now", timeout=15)[0]
+        # The details follow the parent into its thread, once the thread is remembered.
+        in_thread = fake_slack.wait_for_call("chat.postMessage", "▶ Schedule", timeout=10)[0]
+        started = experiment(store, only_experiment_id(store))
+        assert parent.params["channel"] == started.channel
+        assert in_thread.params["thread_ts"] == started.thread_ts
+        reminder = fake_slack.wait_for_call("chat.postMessage", "ends in", timeout=10)[0]
+        assert reminder.params["thread_ts"] == started.thread_ts
+        labels = [e["text"]["text"] for b in reminder.blocks if b["type"] == "actions" for e in b["elements"]]
+        assert labels == ["Extend 10 min", "Stop now"]
