@@ -89,11 +89,17 @@ class SlackFront:
     async def extend_pressed(self, experiment_id: str, origin: Origin) -> None:
         await self._button_command(f"fault extend {experiment_id} {render.EXTEND_BY}", origin)
 
+    async def _open_question(self, token: str, origin: Origin) -> Pending | None:
+        """The question a button refers to, or None after telling the presser it is gone."""
+        pending = await asyncio.to_thread(self.confirmations.peek, token)
+        if pending is None:
+            await self._tell(origin, messages.QUESTION_GONE)
+        return pending
+
     async def confirm_pressed(self, token: str, origin: Origin) -> None:
         async with self._tracked():
-            pending = await asyncio.to_thread(self.confirmations.peek, token)
+            pending = await self._open_question(token, origin)
             if pending is None:
-                await self._tell(origin, messages.QUESTION_GONE)
                 return
             if not _same_person(pending.actor, origin.actor):
                 await self._tell(origin, messages.only_asker_confirms(pending.actor.user_id))
@@ -102,9 +108,8 @@ class SlackFront:
 
     async def approve_pressed(self, token: str, origin: Origin) -> None:
         async with self._tracked():
-            pending = await asyncio.to_thread(self.confirmations.peek, token)
+            pending = await self._open_question(token, origin)
             if pending is None:
-                await self._tell(origin, messages.QUESTION_GONE)
                 return
             if _same_person(pending.actor, origin.actor):
                 await self._tell(origin, messages.SECOND_PERSON_NEEDED)
@@ -113,9 +118,8 @@ class SlackFront:
 
     async def cancel_pressed(self, token: str, origin: Origin) -> None:
         async with self._tracked():
-            pending = await asyncio.to_thread(self.confirmations.peek, token)
+            pending = await self._open_question(token, origin)
             if pending is None:
-                await self._tell(origin, messages.QUESTION_GONE)
                 return
             if not _same_person(pending.actor, origin.actor):
                 await self._tell(origin, messages.only_asker_cancels(pending.actor.user_id))
