@@ -36,6 +36,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.clock import utcnow
 from bot.lifecycle import jobs
 from bot.lifecycle.digest import digest_text
 from bot.lifecycle.expiry import Expiries
@@ -43,7 +44,7 @@ from bot.lifecycle.leader import LeaseElector, LeaseRecord
 from bot.lifecycle.notify import BackgroundNotifier, Button, LogNotifier, Notifier, RecordingNotifier, deliver
 from bot.lifecycle.reaper import ReapReport, reap
 from bot.lifecycle.revert import DATABASE_ERRORS
-from bot.lifecycle.runtime import Runtime, utcnow
+from bot.lifecycle.runtime import Runtime
 from bot.lifecycle.schedules import ScheduleRunner, cancel, postpone, skip_next
 from bot.pipeline import Pipeline
 from bot.settings import Settings

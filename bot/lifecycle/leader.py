@@ -31,13 +31,10 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
+from bot.clock import utcnow
 from mesh.kube import Kube
 
 log = logging.getLogger(__name__)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def micro_time(moment: datetime) -> str:
@@ -93,7 +90,7 @@ class LeaseElector:
         retry_period: float = 2.0,
         on_started: Callable[[LeaseRecord | None], None] = lambda _previous: None,
         on_stopped: Callable[[], None] = lambda: None,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         if not 0 < retry_period < renew_deadline < lease_duration:
             raise ValueError("leader election needs 0 < retry period < renew deadline < lease duration")

@@ -26,10 +26,11 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from bot.clock import utcnow
 from bot.lifecycle import jobs
 from bot.lifecycle.notify import CANCEL_ACTION, POSTPONE_ACTION, SKIP_ACTION, Button, deliver
 from bot.lifecycle.revert import DATABASE_ERRORS, SCHEDULER
@@ -76,10 +77,6 @@ _GONE_OR_DOWN: tuple[type[Exception], ...] = (ScheduleNotFound, *DATABASE_ERRORS
 # At most this many missed runs are listed in one report.
 _MAX_LISTED = 5
 POSTPONE_BY = timedelta(hours=1)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def owner_of(schedule: Schedule) -> Actor:
@@ -180,7 +177,7 @@ def postpone(
     A one-off schedule moves as a whole. For a cron schedule only that run moves: it is skipped,
     and a one-off schedule (its own id, listed by `schedules`) runs it ``by`` later.
     """
-    now = now or _utcnow()
+    now = now or utcnow()
     with store.write() as session:
         try:
             schedule = get_schedule(session=session, schedule_id=schedule_id)
@@ -242,7 +239,7 @@ def skip_next(
     now: datetime | None = None,
 ) -> str:
     """Skip one run (``run``, default the next); later runs of a cron schedule stay."""
-    now = now or _utcnow()
+    now = now or utcnow()
     with store.write() as session:
         try:
             schedule = get_schedule(session=session, schedule_id=schedule_id)
