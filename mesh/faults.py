@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
+from mesh.durations import format_duration as describe_duration
 from mesh.errors import MeshError
 
 ANNOTATION = "meshbot.dev/faults"
@@ -112,18 +113,6 @@ def validate_delay(delay: timedelta, maximum: timedelta | None = None) -> timede
             f"{describe_duration(maximum)}"
         )
     return delay
-
-
-def describe_duration(value: timedelta) -> str:
-    """A duration as people type it in commands (`250ms`, `1.5s`, `10m`, `1h30m`), for messages."""
-    millis = value / timedelta(milliseconds=1)
-    if millis < 1000:
-        return f"{millis:g}ms"
-    if millis % 1000:
-        return f"{millis / 1000:g}s"
-    hours, rest = divmod(int(millis // 1000), 3600)
-    minutes, seconds = divmod(rest, 60)
-    return "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (seconds, "s")) if n)
 
 
 def validate_headers(headers: Mapping[str, str]) -> dict[str, str]:

@@ -16,11 +16,11 @@ from typing import Annotated
 
 import typer
 
-from bot.durations import DurationError, duration
 from bot.lifecycle.reaper import reap as reap_pass
 from bot.policy import PolicyError, load_policy
 from bot.settings import Settings
 from bot.store import Store, StoreError, open_store
+from mesh.durations import DurationError, duration
 from mesh.errors import MeshError
 from mesh.kube import Kube, connect
 

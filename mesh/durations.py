@@ -1,4 +1,5 @@
-"""Durations as people type them in commands and the policy file: `500ms`, `3s`, `10m`, `1h30m`."""
+"""Durations as people type them in commands and the policy file (`500ms`, `3s`, `10m`, `1h30m`),
+read and written back the same way; pure, so every layer can share it."""
 
 from __future__ import annotations
 
@@ -24,14 +25,12 @@ def duration(text: str, *, what: str = "duration") -> timedelta:
 
 
 def format_duration(value: timedelta) -> str:
-    """A duration as people write it: `3s`, `1.5s`, `250ms`, `10m`, `1h30m`."""
-    total_ms = round(value.total_seconds() * 1000)
-    if total_ms < 1000:
-        return f"{total_ms}ms"
-    if total_ms % 1000:
-        return f"{total_ms / 1000:g}s"
-    seconds = total_ms // 1000
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else "", f"{secs}s" if secs else ""]
-    return "".join(parts)
+    """A duration as people type it in commands (`250ms`, `1.5s`, `10m`, `1h30m`), for messages."""
+    millis = value / timedelta(milliseconds=1)
+    if millis < 1000:
+        return f"{millis:g}ms"
+    if millis % 1000:
+        return f"{millis / 1000:g}s"
+    hours, rest = divmod(int(millis // 1000), 3600)
+    minutes, seconds = divmod(rest, 60)
+    return "".join(f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (seconds, "s")) if n)
