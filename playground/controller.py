@@ -135,6 +135,20 @@ class Controller:
         assert rtype is not None
         self.api.create(Target(rtype, rtype.storage_version, obj["metadata"]["namespace"]), obj)
 
+    def _create_pod_of(self, owner: Obj) -> None:
+        """A pod from a ReplicaSet's or Job's template, named and owned as their controllers do."""
+        name, namespace = owner["metadata"]["name"], owner["metadata"]["namespace"]
+        template = copy.deepcopy(owner["spec"]["template"])
+        template.setdefault("metadata", {}).update(
+            {
+                "name": f"{name}-{self._suffix()}",
+                "namespace": namespace,
+                "generateName": f"{name}-",
+                "ownerReferences": [owner_ref(owner)],
+            }
+        )
+        self._create(PODS, {"apiVersion": "v1", "kind": "Pod", **template})
+
     def _delete(self, key: TypeKey, namespace: str, name: str) -> None:
         rtype = self.api.registry.get(*key)
         assert rtype is not None
@@ -320,17 +334,7 @@ class Controller:
         pods = [p for p in self._owned(PODS, namespace, rs["metadata"]["uid"]) if _is_active(p)]
         desired = rs["spec"].get("replicas", 1)
         for _ in range(desired - len(pods)):
-            template = copy.deepcopy(rs["spec"]["template"])
-            meta = template.setdefault("metadata", {})
-            meta.update(
-                {
-                    "name": f"{name}-{self._suffix()}",
-                    "namespace": namespace,
-                    "generateName": f"{name}-",
-                    "ownerReferences": [owner_ref(rs)],
-                }
-            )
-            self._create(PODS, {"apiVersion": "v1", "kind": "Pod", **template})
+            self._create_pod_of(rs)
         for pod in pods[desired:] if len(pods) > desired else []:
             self._delete(PODS, namespace, pod["metadata"]["name"])
         self._update_replicaset_status(namespace, name)
@@ -508,17 +512,7 @@ class Controller:
                 },
             ]
         elif not active:
-            template = copy.deepcopy(job["spec"]["template"])
-            meta = template.setdefault("metadata", {})
-            meta.update(
-                {
-                    "name": f"{name}-{self._suffix()}",
-                    "namespace": namespace,
-                    "generateName": f"{name}-",
-                    "ownerReferences": [owner_ref(job)],
-                }
-            )
-            self._create(PODS, {"apiVersion": "v1", "kind": "Pod", **template})
+            self._create_pod_of(job)
             return
         for counter, value in (
             ("succeeded", succeeded),
