@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from bot.store import (
+from core.store import (
     Actor,
     NewAuditEvent,
     Outcome,
@@ -32,7 +32,7 @@ from bot.store import (
     record_events,
     verify_chain,
 )
-from bot.store.migrate import upgrade
+from core.store.migrate import upgrade
 
 SERVICES = [f"svc-{n:02d}" for n in range(50)]
 NAMESPACES = [f"team-{n}" for n in range(8)]

@@ -37,10 +37,10 @@ from kubernetes import watch
 
 from bot.lifecycle import Lifecycle, RecordingNotifier
 from bot.pipeline import Pipeline
-from bot.policy import FaultLimits, Policy
-from bot.settings import Settings
-from bot.store import Actor, Source, Store, get_experiment, list_active
-from bot.store.migrate import upgrade
+from core.policy import FaultLimits, Policy
+from core.settings import Settings
+from core.store import Actor, Source, Store, get_experiment, list_active
+from core.store.migrate import upgrade
 from mesh.faults import ANNOTATION
 from mesh.kube import Kube, for_url
 from playground import runner

@@ -20,9 +20,9 @@ from pydantic import BaseModel, Field
 
 from bot.metrics import Metrics, verb_label
 from bot.pipeline import Pipeline, Unconfirmed
-from bot.settings import Settings
-from bot.store import Actor, FilterError, Source, event_to_dict, list_active, parse_filters, query_events
-from bot.store.models import Experiment
+from core.settings import Settings
+from core.store import Actor, FilterError, Source, event_to_dict, list_active, parse_filters, query_events
+from core.store.models import Experiment
 from handlers.reply import Reply
 
 if TYPE_CHECKING:

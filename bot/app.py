@@ -33,15 +33,15 @@ from bot.lifecycle import Lifecycle, LogNotifier, Notifier
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.pipeline import Pipeline
 from bot.services import build_pipeline
-from bot.settings import Settings
 from bot.slack import messages
 from bot.slack.bolt import build_bolt_app
 from bot.slack.client import async_web_client, sync_web_client
 from bot.slack.front import SlackFront
 from bot.slack.groups import UserGroups
 from bot.slack.threads import SlackNotifier, Threads
-from bot.store import Store, StoreError, list_active
-from bot.store.migrate import current_revision, head_revision
+from core.settings import Settings
+from core.store import Store, StoreError, list_active
+from core.store.migrate import current_revision, head_revision
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from bot.policy import Policy, RoleBinding, RoleName
-from bot.store import Actor, ExperimentNotFound, ScheduleNotFound, get_binding, get_experiment, get_schedule
+from core.policy import Policy, RoleBinding, RoleName
+from core.store import Actor, ExperimentNotFound, ScheduleNotFound, get_binding, get_experiment, get_schedule
 from handlers import fault
 from handlers.context import Context
 from handlers.errors import UsageError

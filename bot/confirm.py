@@ -15,8 +15,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.authz import requirement, target_namespace
-from bot.clock import utcnow
-from bot.store import (
+from core.clock import utcnow
+from core.store import (
     Actor,
     PendingConfirmation,
     Source,

@@ -15,13 +15,14 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from bot.clock import utcnow
 from bot.confirm import Question
-from bot.policy import Policy
-from bot.store import Actor, Outcome, Source, Store, StoreError, record_event
+from core.clock import utcnow
+from core.errors import Refused
+from core.policy import Policy
+from core.store import Actor, Outcome, Source, Store, StoreError, record_event
 from handlers import VERBS
 from handlers.context import Context
-from handlers.errors import Refused, UsageError
+from handlers.errors import UsageError
 from handlers.parse import ParseError, words
 from handlers.reply import Reply
 from mesh.errors import MeshError

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 
 from bot.pipeline import Pipeline
-from bot.policy import load_policy
-from bot.settings import Settings
-from bot.store import open_store
+from core.policy import load_policy
+from core.settings import Settings
+from core.store import open_store
 from mesh.install import Installer, IstioctlInstaller, JobInstaller
 from mesh.kube import Kube, connect
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.store import AuditQuery, FilterError, parse_filters, query_events
-from bot.store.filters import FILTER_KEYS
+from core.store import AuditQuery, FilterError, parse_filters, query_events
+from core.store.filters import FILTER_KEYS
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.reply import Reply

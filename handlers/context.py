@@ -7,10 +7,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.clock import utcnow
-from bot.policy import Policy
-from bot.store import Actor, Source, Store, get_binding
-from handlers.errors import Refused
+from core.clock import utcnow
+from core.errors import Refused
+from core.policy import Policy
+from core.store import Actor, Source, Store, get_binding
 
 if TYPE_CHECKING:
     from mesh.kube import Kube

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.errors import Refused
 from handlers.context import Context
-from handlers.errors import Refused, UsageError
+from handlers.errors import UsageError
 from handlers.reply import Reply
 
 VERB = "dashboard"

@@ -1,8 +1,6 @@
-"""Errors a verb raises while parsing or validating; the pipeline turns them into a refused Reply."""
+"""The error a verb raises when a command is malformed; the pipeline turns it into a refused Reply."""
 
 from __future__ import annotations
-
-from bot.store.values import Target
 
 
 class UsageError(Exception):
@@ -15,12 +13,3 @@ class UsageError(Exception):
 
     def __str__(self) -> str:
         return f"{self.message}\nUsage: {self.usage}"
-
-
-class Refused(Exception):
-    """Well-formed but not allowed (policy, protected namespace, missing service…); `target` is
-    what it was about, so the audit log can answer who tried what where."""
-
-    def __init__(self, message: str, *, target: Target | None = None) -> None:
-        super().__init__(message)
-        self.target = target

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal
 
-from bot.store import (
+from core.errors import Refused
+from core.store import (
     EndReason,
     Experiment,
     ExperimentKind,
@@ -29,11 +30,12 @@ from bot.store import (
     mark_failed,
     plan_experiment,
 )
+from core.values import Target
 from handlers import parse
 from handlers.context import Context
-from handlers.errors import Refused, UsageError
+from handlers.errors import UsageError
 from handlers.parse import format_duration
-from handlers.reply import Reply, Target
+from handlers.reply import Reply
 from mesh.errors import MeshError, NotFound
 from mesh.faults import FaultSpec, InvalidFault, abort_fault, delay_fault
 from mesh.namespaces import require_service

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.errors import Refused
+from core.values import Target
 from handlers import parse
 from handlers.context import Context
-from handlers.errors import Refused, UsageError
-from handlers.reply import Reply, Target
+from handlers.errors import UsageError
+from handlers.reply import Reply
 from mesh.install import (
     PROFILES,
     AlreadyInstalled,
@@ -67,11 +69,11 @@ def components_text(ctx: Context) -> str:
 
 
 def result_reply(result: InstallResult, ctx: Context, done: str) -> Reply:
-    if result.outcome.value == "planned":
+    if result.status.value == "planned":
         return Reply(f"Dry run: nothing was changed; {result.runner}", target=ISTIO_TARGET)
     if not result.succeeded:
         detail = f": {result.detail}" if result.detail else ""
-        return Reply.error(f"`{result.command}` {result.outcome.value}{detail}", target=ISTIO_TARGET)
+        return Reply.error(f"`{result.command}` {result.status.value}{detail}", target=ISTIO_TARGET)
     return Reply(f"{done} (`{result.command}`).\n{components_text(ctx)}", target=ISTIO_TARGET)
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.errors import Refused
+from core.values import Target
 from handlers import parse
 from handlers.context import Context
-from handlers.errors import Refused, UsageError
-from handlers.reply import Reply, Target
+from handlers.errors import UsageError
+from handlers.reply import Reply
 from mesh.errors import NotFound
 from mesh.mtls import effective_mtls, set_mtls
 

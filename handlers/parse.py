@@ -10,8 +10,8 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from mesh.durations import DurationError as ParseError
-from mesh.durations import duration, format_duration
+from core.durations import DurationError as ParseError
+from core.durations import duration, format_duration
 
 __all__ = ["ParseError", "duration", "format_duration"]
 

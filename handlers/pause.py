@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.store import ScheduleNotFound, get_schedule, update_schedule
+from core.errors import Refused
+from core.store import ScheduleNotFound, get_schedule, update_schedule
+from domain.schedules import describe_when
 from handlers import parse
 from handlers.context import Context
-from handlers.errors import Refused, UsageError
+from handlers.errors import UsageError
 from handlers.reply import Reply
-from handlers.schedule import describe_when, schedule_id, target_of
+from handlers.schedule import schedule_id, target_of
 
 VERB = "pause"
 HELP = "pause a scheduled fault command"

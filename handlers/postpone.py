@@ -6,11 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from domain.schedules import postpone
 from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.reply import Reply
-from handlers.skip import parse_run_reference, require_schedule
+from handlers.schedule import require_schedule
+from handlers.skip import parse_run_reference
 
 VERB = "postpone"
 HELP = "move the next run of a schedule (or the run named after @) later, by 1 h unless by= says"
@@ -38,11 +40,14 @@ def parse_args(args: list[str]) -> PostponeCommand:
 
 
 def handle(command: PostponeCommand, ctx: Context) -> Reply:
-    # Imported here: bot.lifecycle imports the pipeline, which imports this registry.
-    from bot.lifecycle.schedules import postpone
-
     target = require_schedule(ctx, command.schedule_id).target
     text = postpone(
-        command.schedule_id, command.by, store=ctx.store, actor=ctx.actor, run=command.run, source=ctx.source
+        command.schedule_id,
+        command.by,
+        store=ctx.store,
+        actor=ctx.actor,
+        target=target,
+        run=command.run,
+        source=ctx.source,
     )
     return Reply(text, target=target)

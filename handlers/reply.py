@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from bot.store.values import Target
-
-Outcome = Literal["ok", "refused", "denied", "error"]
-
-__all__ = ["Outcome", "Reply", "Target"]
+from core.values import Outcome, Target
 
 
 @dataclass(frozen=True)
 class Reply:
     text: str
     blocks: tuple[dict[str, Any], ...] = ()
-    outcome: Outcome = "ok"
+    outcome: Outcome = Outcome.OK
     ephemeral: bool = False
     experiment_id: str | None = None
     target: Target = field(default_factory=Target)
@@ -25,18 +21,22 @@ class Reply:
 
     @property
     def ok(self) -> bool:
-        return self.outcome == "ok"
+        return self.outcome == Outcome.OK
 
     @classmethod
     def refused(cls, text: str, *, target: Target | None = None, usage_error: bool = False) -> Reply:
         return cls(
-            text, outcome="refused", ephemeral=True, target=target or Target(), usage_error=usage_error
+            text,
+            outcome=Outcome.REFUSED,
+            ephemeral=True,
+            target=target or Target(),
+            usage_error=usage_error,
         )
 
     @classmethod
     def error(cls, text: str, *, target: Target | None = None, experiment_id: str | None = None) -> Reply:
-        return cls(text, outcome="error", target=target or Target(), experiment_id=experiment_id)
+        return cls(text, outcome=Outcome.ERROR, target=target or Target(), experiment_id=experiment_id)
 
     @classmethod
     def denied(cls, text: str) -> Reply:
-        return cls(text, outcome="denied", ephemeral=True)
+        return cls(text, outcome=Outcome.DENIED, ephemeral=True)

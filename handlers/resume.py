@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.store import ScheduleNotFound, get_schedule, next_run, update_schedule
+from core.errors import Refused
+from core.store import ScheduleNotFound, get_schedule, next_run, update_schedule
+from domain.schedules import describe_when, local_time
 from handlers import parse
 from handlers.context import Context
-from handlers.errors import Refused, UsageError
+from handlers.errors import UsageError
 from handlers.reply import Reply
-from handlers.schedule import describe_when, local_time, schedule_id, target_of
+from handlers.schedule import schedule_id, target_of
 
 VERB = "resume"
 HELP = "resume a paused scheduled fault command"

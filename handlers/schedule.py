@@ -20,12 +20,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.store import Schedule, create_schedule, next_run
+from core.errors import Refused
+from core.store import Schedule, ScheduleNotFound, create_schedule, get_schedule, next_run
+from core.values import Target
+from domain.schedules import describe_when, local_time
 from handlers import fault, parse
 from handlers.context import Context
-from handlers.errors import Refused, UsageError
+from handlers.errors import UsageError
 from handlers.parse import format_duration
-from handlers.reply import Reply, Target
+from handlers.reply import Reply
 
 VERB = "schedule"
 HELP = "run a fault command later: once at a time, or on a cron expression"
@@ -212,16 +215,6 @@ def schedule_id(word: str) -> str:
     return word
 
 
-def local_time(moment: datetime, timezone: str) -> str:
-    return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M:%S %Z").replace(":00 ", " ")
-
-
-def describe_when(schedule: Schedule) -> str:
-    if schedule.run_at is not None:
-        return f"once at {local_time(schedule.run_at, schedule.timezone)}"
-    return f'every "{schedule.cron}" ({schedule.timezone})'
-
-
 def target_of(schedule: Schedule, cluster: str | None = None) -> Target:
     """The service a scheduled command acts on (for replies and the audit log)."""
     try:
@@ -229,3 +222,12 @@ def target_of(schedule: Schedule, cluster: str | None = None) -> Target:
     except parse.ParseError:
         return Target(cluster=cluster)
     return Target(cluster=cluster, namespace=command.service.namespace, service=command.service.service)
+
+
+def require_schedule(ctx: Context, wanted: str) -> Reply:
+    """An empty Reply carrying the schedule's target, or Refused when there is no such schedule."""
+    with ctx.store.read() as session:
+        try:
+            return Reply("", target=target_of(get_schedule(session=session, schedule_id=wanted), ctx.cluster))
+        except ScheduleNotFound:
+            raise Refused(f"there is no schedule {wanted}") from None

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
-from bot.store import Schedule, list_schedules, next_run, run_handled
+from core.store import Schedule, list_schedules, next_run, run_handled
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.parse import format_duration

@@ -6,13 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.store import ScheduleNotFound, get_schedule
-from bot.store.schedules import parse_run_stamp
+from core.store.schedules import parse_run_stamp
+from domain.schedules import skip_next
 from handlers import parse
 from handlers.context import Context
-from handlers.errors import Refused, UsageError
+from handlers.errors import UsageError
 from handlers.reply import Reply
-from handlers.schedule import schedule_id, target_of
+from handlers.schedule import require_schedule, schedule_id
 
 VERB = "skip"
 HELP = "skip the next run of a schedule (or the run named after @)"
@@ -44,21 +44,14 @@ def parse_args(args: list[str]) -> SkipCommand:
     return SkipCommand(*parse_run_reference(args[0], USAGE))
 
 
-def require_schedule(ctx: Context, wanted: str) -> Reply:
-    """An empty Reply carrying the schedule's target, or Refused when there is no such schedule."""
-    with ctx.store.read() as session:
-        try:
-            return Reply("", target=target_of(get_schedule(session=session, schedule_id=wanted), ctx.cluster))
-        except ScheduleNotFound:
-            raise Refused(f"there is no schedule {wanted}") from None
-
-
 def handle(command: SkipCommand, ctx: Context) -> Reply:
-    # Imported here: bot.lifecycle imports the pipeline, which imports this registry.
-    from bot.lifecycle.schedules import skip_next
-
     target = require_schedule(ctx, command.schedule_id).target
     text = skip_next(
-        command.schedule_id, store=ctx.store, actor=ctx.actor, run=command.run, source=ctx.source
+        command.schedule_id,
+        store=ctx.store,
+        actor=ctx.actor,
+        target=target,
+        run=command.run,
+        source=ctx.source,
     )
     return Reply(text, target=target)

@@ -5,12 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from bot.store import list_active, list_failed
+from core.store import list_active, list_failed
+from core.values import Target
 from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.parse import format_duration
-from handlers.reply import Reply, Target
+from handlers.reply import Reply
 from mesh.overview import mesh_overview
 from mesh.virtualservices import list_marked_faults
 

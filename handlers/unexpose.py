@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.values import Target
 from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
-from handlers.reply import Reply, Target
+from handlers.reply import Reply
 from mesh.expose import unexpose
 
 VERB = "unexpose"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.errors import Refused
 from handlers import parse
 from handlers.context import Context
-from handlers.errors import Refused, UsageError
+from handlers.errors import UsageError
 from handlers.install import ISTIO_TARGET, installer, result_reply
 from handlers.reply import Reply
 from mesh.install import InstallOptionError, NotInstalled, validate_revision

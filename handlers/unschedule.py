@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.store import ScheduleNotFound, delete_schedule, get_schedule
+from core.errors import Refused
+from core.store import ScheduleNotFound
+from domain.schedules import cancel
 from handlers import parse
 from handlers.context import Context
-from handlers.errors import Refused, UsageError
+from handlers.errors import UsageError
 from handlers.reply import Reply
-from handlers.schedule import describe_when, schedule_id, target_of
+from handlers.schedule import require_schedule, schedule_id
 
 VERB = "unschedule"
 HELP = "delete a scheduled fault command"
@@ -31,12 +33,9 @@ def parse_args(args: list[str]) -> UnscheduleCommand:
 
 
 def handle(command: UnscheduleCommand, ctx: Context) -> Reply:
-    with ctx.store.write() as session:
-        try:
-            schedule = get_schedule(session=session, schedule_id=command.schedule_id)
-        except ScheduleNotFound:
-            raise Refused(f"there is no schedule {command.schedule_id}") from None
-        text = f"Deleted schedule {schedule.id}: `{schedule.command}`, {describe_when(schedule)}."
-        target = target_of(schedule, ctx.cluster)
-        delete_schedule(session=session, schedule_id=command.schedule_id)
+    target = require_schedule(ctx, command.schedule_id).target
+    try:
+        text = cancel(command.schedule_id, store=ctx.store)
+    except ScheduleNotFound:
+        raise Refused(f"there is no schedule {command.schedule_id}") from None
     return Reply(text, target=target)

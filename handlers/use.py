@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.store import set_binding
+from core.errors import Refused
+from core.store import set_binding
+from core.values import Target
 from handlers import parse
 from handlers.context import Context
-from handlers.errors import Refused, UsageError
-from handlers.reply import Reply, Target
+from handlers.errors import UsageError
+from handlers.reply import Reply
 from mesh.errors import NotFound
 from mesh.namespaces import require_namespace
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from mesh.durations import format_duration as describe_duration
+from core.durations import format_duration as describe_duration
 from mesh.errors import MeshError
 
 ANNOTATION = "meshbot.dev/faults"

@@ -56,7 +56,7 @@ class InstallerUnavailable(MeshError):
     """The configured istioctl binary cannot be started: a deployment problem, not the user's."""
 
 
-class Outcome(StrEnum):
+class InstallStatus(StrEnum):
     PLANNED = "planned"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
@@ -70,14 +70,14 @@ class InstallResult:
     action: Action
     args: tuple[str, ...]
     runner: str
-    outcome: Outcome
+    status: InstallStatus
     exit_code: int | None = None
     output: str = ""
     detail: str = ""
 
     @property
     def succeeded(self) -> bool:
-        return self.outcome is Outcome.SUCCEEDED
+        return self.status is InstallStatus.SUCCEEDED
 
     @property
     def command(self) -> str:
@@ -223,7 +223,7 @@ class Installer(ABC):
                 "Installing again changes the running control plane; force it if that is what you want."
             )
         if dry_run:
-            return InstallResult("install", args, self.describe(args), Outcome.PLANNED)
+            return InstallResult("install", args, self.describe(args), InstallStatus.PLANNED)
         return self._run("install", args, on_progress or _ignore_progress)
 
     def uninstall(
@@ -240,7 +240,7 @@ class Installer(ABC):
                 f"there is nothing to uninstall: Deployment {ISTIO_NAMESPACE}/{istiod} does not exist"
             )
         if dry_run:
-            return InstallResult("uninstall", args, self.describe(args), Outcome.PLANNED)
+            return InstallResult("uninstall", args, self.describe(args), InstallStatus.PLANNED)
         return self._run("uninstall", args, on_progress or _ignore_progress)
 
     @abstractmethod
@@ -305,11 +305,11 @@ class IstioctlInstaller(Installer):
         runner = f"istioctl subprocess ({self.binary})"
         if timed_out:
             detail = f"istioctl {action} did not finish within {self.timeout:g}s and was stopped"
-            return InstallResult(action, args, runner, Outcome.TIMED_OUT, code, output, detail)
+            return InstallResult(action, args, runner, InstallStatus.TIMED_OUT, code, output, detail)
         if code != 0:
             detail = f"istioctl {action} exited with code {code}: {_failure_line(output)}"
-            return InstallResult(action, args, runner, Outcome.FAILED, code, output, detail)
-        return InstallResult(action, args, runner, Outcome.SUCCEEDED, code, output)
+            return InstallResult(action, args, runner, InstallStatus.FAILED, code, output, detail)
+        return InstallResult(action, args, runner, InstallStatus.SUCCEEDED, code, output)
 
     def _collect(
         self, process: subprocess.Popen[str], on_progress: ProgressCallback
@@ -427,14 +427,14 @@ class JobInstaller(Installer):
         if finished is None:
             self._delete(name)
             detail = f"Job {where} did not finish within {self.timeout:g}s and was deleted"
-            return InstallResult(action, args, runner, Outcome.TIMED_OUT, code, log, detail)
+            return InstallResult(action, args, runner, InstallStatus.TIMED_OUT, code, log, detail)
         failed = _condition(finished, "Failed")
         if failed is not None:
             why = ": ".join(part for part in (failed.reason, failed.message) if part)
             line = _failure_line(log)
             detail = f"Job {where} failed ({why})" + (f": {line}" if line else "")
-            return InstallResult(action, args, runner, Outcome.FAILED, code, log, detail)
-        return InstallResult(action, args, runner, Outcome.SUCCEEDED, code, log)
+            return InstallResult(action, args, runner, InstallStatus.FAILED, code, log, detail)
+        return InstallResult(action, args, runner, InstallStatus.SUCCEEDED, code, log)
 
     def _latest_pod(self, name: str) -> V1Pod | None:
         kube = self.kube

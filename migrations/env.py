@@ -1,12 +1,12 @@
-"""Alembic environment: runs on the connection meshbot hands over (see bot.store.migrate)."""
+"""Alembic environment: runs on the connection meshbot hands over (see core.store.migrate)."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import Connection
 
-from bot.store.db import create_store_engine
-from bot.store.models import Base
+from core.store.db import create_store_engine
+from core.store.models import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -17,7 +17,7 @@ def _run(connection: Connection) -> None:
         connection=connection,
         target_metadata=target_metadata,
         compare_type=True,
-        # With pysqlite's own transaction handling off (bot.store.db), SQLite DDL is
+        # With pysqlite's own transaction handling off (core.store.db), SQLite DDL is
         # transactional too: a failed upgrade leaves the schema as it was.
         transactional_ddl=True,
     )

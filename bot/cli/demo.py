@@ -16,10 +16,10 @@ import typer
 
 from bot.cli.run import chat_loop
 from bot.lifecycle import Button, Lifecycle
-from bot.policy import PolicyError
 from bot.services import build_pipeline
-from bot.settings import Settings
-from bot.store import Actor, Experiment, StoreError
+from core.policy import PolicyError
+from core.settings import Settings
+from core.store import Actor, Experiment, StoreError
 from mesh.errors import MeshError
 
 DEMO_DIR = Path(".demo")

@@ -17,10 +17,10 @@ from typing import Annotated
 import typer
 
 from bot.lifecycle.reaper import reap as reap_pass
-from bot.policy import PolicyError, load_policy
-from bot.settings import Settings
-from bot.store import Store, StoreError, open_store
-from mesh.durations import DurationError, duration
+from core.durations import DurationError, duration
+from core.policy import PolicyError, load_policy
+from core.settings import Settings
+from core.store import Store, StoreError, open_store
 from mesh.errors import MeshError
 from mesh.kube import Kube, connect
 

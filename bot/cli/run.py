@@ -12,10 +12,10 @@ from typing import Annotated
 import typer
 
 from bot.pipeline import Pipeline
-from bot.policy import PolicyError
 from bot.services import build_pipeline
-from bot.settings import Settings
-from bot.store import Actor, Source, StoreError
+from core.policy import PolicyError
+from core.settings import Settings
+from core.store import Actor, Source, StoreError
 from handlers.reply import Reply
 from mesh.errors import MeshError
 

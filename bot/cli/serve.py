@@ -13,11 +13,11 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
-from bot.policy import PolicyError
 from bot.services import build_pipeline
-from bot.settings import Settings
 from bot.slack.config import slack_problems
-from bot.store import StoreError
+from core.policy import PolicyError
+from core.settings import Settings
+from core.store import StoreError
 from mesh.errors import MeshError
 
 EXIT_CONFIG = 1

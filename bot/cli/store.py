@@ -16,8 +16,8 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 from typer.core import TyperGroup
 
-from bot.settings import Settings
-from bot.store import (
+from core.settings import Settings
+from core.store import (
     Actor,
     AuditEvent,
     FilterError,
@@ -33,12 +33,12 @@ from bot.store import (
     record_event,
     verify_chain,
 )
-from bot.store.audit import EVENT_FIELDS
-from bot.store.chain import canonical_time
-from bot.store.db import redacted
-from bot.store.filters import FILTER_HELP
-from bot.store.migrate import upgrade
-from bot.store.timespec import DURATION_FORMS, parse_duration
+from core.store.audit import EVENT_FIELDS
+from core.store.chain import canonical_time
+from core.store.db import redacted
+from core.store.filters import FILTER_HELP
+from core.store.migrate import upgrade
+from core.store.timespec import DURATION_FORMS, parse_duration
 
 USAGE_ERROR = 2
 

@@ -36,7 +36,6 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from bot.clock import utcnow
 from bot.lifecycle import jobs
 from bot.lifecycle.digest import digest_text
 from bot.lifecycle.expiry import Expiries
@@ -45,10 +44,11 @@ from bot.lifecycle.notify import BackgroundNotifier, Button, LogNotifier, Notifi
 from bot.lifecycle.reaper import ReapReport, reap
 from bot.lifecycle.revert import DATABASE_ERRORS
 from bot.lifecycle.runtime import Runtime
-from bot.lifecycle.schedules import ScheduleRunner, cancel, postpone, skip_next
+from bot.lifecycle.schedules import ScheduleRunner
 from bot.pipeline import Pipeline
-from bot.settings import Settings
-from bot.store import Store
+from core.clock import utcnow
+from core.settings import Settings
+from core.store import Store
 from mesh.errors import MeshError
 from mesh.kube import Kube
 
@@ -60,10 +60,7 @@ __all__ = [
     "Notifier",
     "ReapReport",
     "RecordingNotifier",
-    "cancel",
-    "postpone",
     "reap",
-    "skip_next",
 ]
 
 log = logging.getLogger(__name__)

@@ -12,10 +12,10 @@ import typer
 
 from bot.lifecycle import Lifecycle
 from bot.lifecycle.notify import LogNotifier
-from bot.policy import PolicyError
 from bot.services import build_pipeline
-from bot.settings import Settings
-from bot.store import StoreError
+from core.policy import PolicyError
+from core.settings import Settings
+from core.store import StoreError
 from mesh.errors import MeshError
 
 

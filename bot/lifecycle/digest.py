@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from bot.lifecycle.schedules import describe_when, local_time, next_run
-from bot.store import ExperimentState, Store, list_active, list_experiments, list_schedules
+from core.store import ExperimentState, Store, list_active, list_experiments, list_schedules, next_run
+from domain.schedules import describe_when, local_time
 from handlers.parse import format_duration
 
 DAY = timedelta(days=1)

@@ -33,7 +33,7 @@ from bot.lifecycle.batch import GroupCommit
 from bot.lifecycle.notify import EXTEND_ACTION, STOP_ACTION, Button, deliver
 from bot.lifecycle.revert import DATABASE_ERRORS, SCHEDULER, audit, clear, describe_clear, finish_in
 from bot.lifecycle.runtime import Runtime
-from bot.store import (
+from core.store import (
     EndReason,
     Experiment,
     ExperimentNotFound,

@@ -31,7 +31,7 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from bot.clock import utcnow
+from core.clock import utcnow
 from mesh.kube import Kube
 
 log = logging.getLogger(__name__)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from bot.store import Experiment
+from core.store import Experiment
 
 log = logging.getLogger(__name__)
 

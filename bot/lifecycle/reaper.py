@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from bot.lifecycle.notify import Notifier, deliver
 from bot.lifecycle.revert import DATABASE_ERRORS, SCHEDULER, audit, describe_clear, finish
-from bot.store import (
+from core.store import (
     EndReason,
     Experiment,
     ExperimentNotFound,

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from bot.store import (
+from core.store import (
     Actor,
     DatabaseUnavailable,
     EndReason,

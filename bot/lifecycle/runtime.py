@@ -13,11 +13,11 @@ from typing import Any
 from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from bot.clock import utcnow
 from bot.lifecycle.notify import Notifier
 from bot.pipeline import Pipeline
-from bot.settings import Settings
-from bot.store import Store
+from core.clock import utcnow
+from core.settings import Settings
+from core.store import Store
 from mesh.kube import Kube
 
 log = logging.getLogger(__name__)

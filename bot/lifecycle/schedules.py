@@ -1,6 +1,6 @@
 """Scheduled fault commands: when they run, the reminder before each run, and its buttons.
 
-A schedule is a row in the store (bot.store.schedules): a fault command, once at ``run_at`` or on
+A schedule is a row in the store (core.store.schedules): a fault command, once at ``run_at`` or on
 a cron expression in a time zone, the channel it reports to, its owner and a reminder lead. The
 leader arms one APScheduler date job for each schedule's next run and one for the reminder before
 it, re-planned whenever the row changes; cron arithmetic is APScheduler's CronTrigger.
@@ -16,9 +16,9 @@ that are later than ``schedule_misfire_grace_seconds`` were missed (the service 
 reported to the channel — never fired late without a word. A run found already recorded is never
 started twice (at most once: a fault injected twice is worse than one missed and reported).
 
-The reminder's buttons call ``postpone``, ``skip_next`` and ``cancel`` below — on whichever replica
-Slack reaches; they only write the store and the audit log, and the leader re-reads both before each
-run.
+The reminder's buttons run `postpone`, `skip` and `unschedule` through the pipeline (the acts
+themselves live in domain.schedules), on whichever replica Slack reaches; they only write the
+store and the audit log, and the leader re-reads both before each run.
 """
 
 from __future__ import annotations
@@ -28,47 +28,37 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.orm import Session
-
-from bot.clock import utcnow
 from bot.lifecycle import jobs
 from bot.lifecycle.notify import CANCEL_ACTION, POSTPONE_ACTION, SKIP_ACTION, Button, deliver
-from bot.lifecycle.revert import DATABASE_ERRORS, SCHEDULER
+from bot.lifecycle.revert import DATABASE_ERRORS
 from bot.lifecycle.runtime import Runtime
 from bot.pipeline import Unconfirmed
-from bot.store import (
-    Actor,
+from core.durations import format_duration
+from core.store import (
     Experiment,
     Outcome,
     Schedule,
     ScheduleNotFound,
     Source,
-    Store,
-    create_schedule,
-    delete_schedule,
     get_experiment,
     get_schedule,
     handled_until,
     is_run,
     list_schedules,
     next_run,
-    record_event,
     run_handled,
     runs_between,
     update_schedule,
 )
-from bot.store.schedules import (
-    CANCEL_VERB,
+from core.store.schedules import (
     MISSED_VERB,
-    POSTPONE_VERB,
     RUN_VERB,
-    SKIP_VERB,
     parse_run_stamp,
     run_command,
     run_stamp,
 )
-from handlers.parse import format_duration
-from handlers.schedule import describe_when, local_time, target_of
+from domain.schedules import local_time, owner_of, record
+from handlers.schedule import target_of
 
 log = logging.getLogger(__name__)
 
@@ -76,39 +66,6 @@ _GONE_OR_DOWN: tuple[type[Exception], ...] = (ScheduleNotFound, *DATABASE_ERRORS
 
 # At most this many missed runs are listed in one report.
 _MAX_LISTED = 5
-POSTPONE_BY = timedelta(hours=1)
-
-
-def owner_of(schedule: Schedule) -> Actor:
-    return Actor(
-        user_id=schedule.created_by_user,
-        team_id=schedule.created_by_team,
-        display_name=schedule.created_by_name,
-    )
-
-
-def _record(
-    session: Session,
-    schedule: Schedule,
-    *,
-    verb: str,
-    command: str,
-    message: str,
-    actor: Actor = SCHEDULER,
-    source: Source = Source.SCHEDULER,
-    outcome: Outcome = Outcome.OK,
-) -> None:
-    record_event(
-        session=session,
-        actor=actor,
-        source=source,
-        command=command,
-        verb=verb,
-        outcome=outcome,
-        message=message[:500],
-        channel=schedule.channel,
-        target=target_of(schedule),
-    )
 
 
 # ---------------------------------------------------------------------- the reminder's buttons
@@ -134,160 +91,6 @@ def reminder_buttons(schedule_id: str, run: datetime) -> tuple[Button, ...]:
         Button("Skip this run", SKIP_ACTION, value),
         Button("Cancel schedule", CANCEL_ACTION, value, style="danger"),
     )
-
-
-def _upcoming(session: Session, schedule: Schedule, run: datetime | None, now: datetime) -> datetime | str:
-    """The run a button means: the one it was shown for, else the next one; or why there is none."""
-    if not schedule.enabled:
-        return f"schedule {schedule.id} is paused"
-    if run is not None:
-        if not is_run(schedule, run):
-            return f"schedule {schedule.id} no longer runs at {local_time(run, schedule.timezone)}"
-        if run <= now:
-            return f"the run of {schedule.id} at {local_time(run, schedule.timezone)} has already started"
-    else:
-        moment = now
-        while True:
-            upcoming = next_run(schedule, moment)
-            if upcoming is None:
-                return f"schedule {schedule.id} has no run left"
-            if run_handled(session, schedule.id, upcoming) is None:
-                run = upcoming
-                break
-            moment = upcoming
-    done = run_handled(session, schedule.id, run)
-    if done is not None:
-        when = local_time(run, schedule.timezone)
-        return f"the run of {schedule.id} at {when} was already dealt with ({done})"
-    return run
-
-
-def postpone(
-    schedule_id: str,
-    by: timedelta = POSTPONE_BY,
-    *,
-    store: Store,
-    actor: Actor,
-    run: datetime | None = None,
-    source: Source = Source.SLACK,
-    now: datetime | None = None,
-) -> str:
-    """Move one run (``run``, default the next) later by ``by``; returns the text to show.
-
-    A one-off schedule moves as a whole. For a cron schedule only that run moves: it is skipped,
-    and a one-off schedule (its own id, listed by `schedules`) runs it ``by`` later.
-    """
-    now = now or utcnow()
-    with store.write() as session:
-        try:
-            schedule = get_schedule(session=session, schedule_id=schedule_id)
-        except ScheduleNotFound:
-            return f"Schedule {schedule_id} no longer exists."
-        upcoming = _upcoming(session, schedule, run, now)
-        if isinstance(upcoming, str):
-            return upcoming[:1].upper() + upcoming[1:] + "."
-        later = upcoming + by
-        tz = schedule.timezone
-        if schedule.run_at is not None:
-            update_schedule(session=session, schedule_id=schedule_id, run_at=later)
-            text = (
-                f"Postponed {schedule_id} by {format_duration(by)}: it now runs at {local_time(later, tz)}."
-            )
-        else:
-            moved = create_schedule(
-                session=session,
-                command=schedule.command,
-                channel=schedule.channel,
-                created_by=owner_of(schedule),
-                run_at=later,
-                timezone=tz,
-                reminder_lead=timedelta(seconds=schedule.reminder_lead_seconds),
-                now=now,
-            )
-            _record(
-                session,
-                schedule,
-                verb=SKIP_VERB,
-                command=run_command(SKIP_VERB, schedule_id, upcoming),
-                message=f"postponed to {run_stamp(later)} as {moved.id}",
-                actor=actor,
-                source=source,
-            )
-            text = (
-                f"Postponed the {local_time(upcoming, tz)} run of {schedule_id} by {format_duration(by)} "
-                f"(to {local_time(later, tz)}, as {moved.id}); later runs stay as scheduled."
-            )
-        _record(
-            session,
-            schedule,
-            verb=POSTPONE_VERB,
-            command=f"{POSTPONE_VERB} {schedule_id} {run_stamp(upcoming)} to {run_stamp(later)}",
-            message=text,
-            actor=actor,
-            source=source,
-        )
-    return text
-
-
-def skip_next(
-    schedule_id: str,
-    *,
-    store: Store,
-    actor: Actor,
-    run: datetime | None = None,
-    source: Source = Source.SLACK,
-    now: datetime | None = None,
-) -> str:
-    """Skip one run (``run``, default the next); later runs of a cron schedule stay."""
-    now = now or utcnow()
-    with store.write() as session:
-        try:
-            schedule = get_schedule(session=session, schedule_id=schedule_id)
-        except ScheduleNotFound:
-            return f"Schedule {schedule_id} no longer exists."
-        upcoming = _upcoming(session, schedule, run, now)
-        if isinstance(upcoming, str):
-            return upcoming[:1].upper() + upcoming[1:] + "."
-        tz = schedule.timezone
-        if schedule.run_at is not None:
-            # Its only run: nothing is left to run, so it is paused (and listed as such).
-            update_schedule(session=session, schedule_id=schedule_id, enabled=False)
-            text = f"Skipped the {local_time(upcoming, tz)} run of {schedule_id}; it has no other run."
-        else:
-            following = next_run(schedule, upcoming)
-            then = f" next run {local_time(following, tz)}" if following else " no run left"
-            text = f"Skipped the {local_time(upcoming, tz)} run of {schedule_id};{then}."
-        _record(
-            session,
-            schedule,
-            verb=SKIP_VERB,
-            command=run_command(SKIP_VERB, schedule_id, upcoming),
-            message=text,
-            actor=actor,
-            source=source,
-        )
-    return text
-
-
-def cancel(schedule_id: str, *, store: Store, actor: Actor, source: Source = Source.SLACK) -> str:
-    """Delete the schedule (as `unschedule` does)."""
-    with store.write() as session:
-        try:
-            schedule = get_schedule(session=session, schedule_id=schedule_id)
-        except ScheduleNotFound:
-            return f"Schedule {schedule_id} no longer exists."
-        text = f"Cancelled schedule {schedule_id} (`{schedule.command}`, {describe_when(schedule)})."
-        _record(
-            session,
-            schedule,
-            verb=CANCEL_VERB,
-            command=f"{CANCEL_VERB} {schedule_id}",
-            message=text,
-            actor=actor,
-            source=source,
-        )
-        delete_schedule(session=session, schedule_id=schedule_id)
-    return text
 
 
 # ---------------------------------------------------------------------- the leader's side
@@ -413,9 +216,10 @@ class ScheduleRunner:
         )
         try:
             with self.rt.store.write() as session:
-                _record(
+                record(
                     session,
                     schedule,
+                    target=target_of(schedule),
                     verb=MISSED_VERB,
                     command=run_command(MISSED_VERB, schedule.id, missed[-1]),
                     message=text,
@@ -485,9 +289,10 @@ class ScheduleRunner:
         try:
             with self.rt.store.write() as session:
                 # Recorded before it starts: a crash mid-run must not make a later leader run it again.
-                _record(
+                record(
                     session,
                     schedule,
+                    target=target_of(schedule),
                     verb=RUN_VERB,
                     command=run_command(RUN_VERB, schedule_id, run),
                     message=f"running `{schedule.command}` for {owner_of(schedule)}",

@@ -11,7 +11,7 @@ import re
 
 from pydantic import SecretStr
 
-from bot.settings import Settings
+from core.settings import Settings
 
 _PREFIX = re.compile(r"^(xox[a-z]|xapp)-")
 _SIGNING_SECRET = re.compile(r"^[0-9a-f]{32,}$")

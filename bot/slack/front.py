@@ -25,7 +25,7 @@ from bot.pipeline import Pipeline, Unconfirmed
 from bot.slack import messages, render
 from bot.slack.client import webhook_client
 from bot.slack.threads import SLACK_FAILURES, Threads
-from bot.store import Actor, Experiment, ExperimentState, Source, list_active
+from core.store import Actor, Experiment, ExperimentState, Source, list_active
 from handlers.reply import Reply
 
 log = logging.getLogger(__name__)

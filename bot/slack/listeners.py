@@ -16,7 +16,7 @@ from bot.lifecycle.notify import POSTPONE_ACTION as SCHEDULE_POSTPONE
 from bot.lifecycle.notify import SKIP_ACTION as SCHEDULE_SKIP
 from bot.slack import messages, render
 from bot.slack.front import Origin, SlackFront
-from bot.store import Actor
+from core.store import Actor
 
 COMMAND = "/mesh"
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.store import Actor, Experiment
+from core.store import Actor, Experiment
 
 
 def working_on(text: str) -> str:

@@ -19,9 +19,9 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.clock import utcnow
 from bot.metrics import Metrics
-from bot.store import Store, StoreError, claim_request_key
+from core.clock import utcnow
+from core.store import Store, StoreError, claim_request_key
 
 log = logging.getLogger(__name__)
 

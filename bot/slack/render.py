@@ -15,7 +15,7 @@ from typing import Any
 
 from bot.confirm import Pending
 from bot.lifecycle.notify import EXTEND_ACTION, STOP_ACTION
-from bot.store import Experiment
+from core.store import Experiment
 from handlers.parse import format_duration
 from handlers.reply import Reply
 

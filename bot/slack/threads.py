@@ -25,7 +25,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import render
-from bot.store import Experiment, ExperimentNotFound, Store, get_experiment, set_thread
+from core.store import Experiment, ExperimentNotFound, Store, get_experiment, set_thread
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ import pytest
 
 from bot.lifecycle import Lifecycle, RecordingNotifier
 from bot.pipeline import Pipeline
-from bot.policy import FaultLimits, Policy
-from bot.settings import Settings
-from bot.store import Actor, Experiment, Source, Store, get_experiment
-from bot.store.migrate import upgrade
+from core.policy import FaultLimits, Policy
+from core.settings import Settings
+from core.store import Actor, Experiment, Source, Store, get_experiment
+from core.store.migrate import upgrade
 from mesh.kube import Kube, for_url
 from mesh.virtualservices import list_marked_faults
 from playground.runner import Playground

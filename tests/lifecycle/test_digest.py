@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from bot.lifecycle import DIGEST_JOB
-from bot.policy import DigestPolicy
-from bot.store import (
+from core.policy import DigestPolicy
+from core.store import (
     ExperimentKind,
     create_experiment,
     list_experiments,

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from bot.lifecycle import RecordingNotifier
 from bot.lifecycle.notify import EXTEND_ACTION, STOP_ACTION, Button
-from bot.store import AuditQuery, Experiment, query_events
+from core.store import AuditQuery, Experiment, query_events
 
 from .conftest import Env, wait_for
 

@@ -3,7 +3,7 @@ told, listed) when it goes on failing; retried until the fault is gone."""
 
 from __future__ import annotations
 
-from bot.store import AuditQuery, list_failed, query_events
+from core.store import AuditQuery, list_failed, query_events
 
 from .conftest import Env, wait_for
 

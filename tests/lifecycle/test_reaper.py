@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.lifecycle import reap
-from bot.store import (
+from core.store import (
     AuditQuery,
     ExperimentKind,
     create_experiment,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.lifecycle.revert import SCHEDULER
-from bot.store import EndReason, begin_ending
+from core.store import EndReason, begin_ending
 
 from .conftest import Env, wait_for
 

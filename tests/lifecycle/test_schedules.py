@@ -10,12 +10,11 @@ import pytest
 
 from bot.authz import RoleAuthorizer
 from bot.confirm import needs_confirmation
-from bot.lifecycle import cancel, postpone, skip_next
 from bot.lifecycle.notify import CANCEL_ACTION, POSTPONE_ACTION, SKIP_ACTION
 from bot.lifecycle.schedules import parse_button_value
 from bot.pipeline import Pipeline, Unconfirmed
-from bot.policy import FaultLimits, Policy, RoleBinding, RoleName
-from bot.store import (
+from core.policy import FaultLimits, Policy, RoleBinding, RoleName
+from core.store import (
     Actor,
     AuditEvent,
     AuditQuery,
@@ -27,8 +26,13 @@ from bot.store import (
     list_schedules,
     query_events,
 )
+from core.values import Target
+from domain.schedules import postpone, skip_next
 
 from .conftest import ALICE, CHANNEL, NS, Env, wait_for
+
+# What the schedules of these tests act on, as their verbs would find it.
+TARGET = Target(cluster="default", namespace=NS, service="web-svc")
 
 BOB = Actor(user_id="U0BOB", team_id="T0001", display_name="bob")
 
@@ -182,7 +186,7 @@ def test_skip_from_the_reminder_skips_that_run_only(env: Env) -> None:
     reminder = env.notifier.wait_for(lambda n: "🗓" in n.text, timeout=3.0)
 
     button_id, run = parse_button_value(reminder.buttons[1].value)
-    text = skip_next(button_id, store=env.store, actor=BOB, run=run, now=env.clock())
+    text = skip_next(button_id, store=env.store, actor=BOB, target=TARGET, run=run, now=env.clock())
     assert text.startswith("Skipped the") and run == minute
 
     wait_for(
@@ -205,12 +209,12 @@ def test_postpone_and_cancel_from_the_reminder(env: Env) -> None:
     assert run_at is not None
     wait_for(lambda: _job_time(env, f"schedule:{once}") == run_at, 2.0, "the one-off run armed")
 
-    text = postpone(once, timedelta(hours=1), store=env.store, actor=BOB)
+    text = postpone(once, timedelta(hours=1), store=env.store, actor=BOB, target=TARGET)
     assert text.startswith(f"Postponed {once} by 1h")
     assert _schedule(env, once).run_at == run_at + timedelta(hours=1)
     wait_for(lambda: _job_time(env, f"schedule:{once}") == run_at + timedelta(hours=1), 2.0, "re-armed later")
 
-    moved = postpone(weekly, store=env.store, actor=BOB)
+    moved = postpone(weekly, store=env.store, actor=BOB, target=TARGET)
     assert "later runs stay as scheduled" in moved
     with env.store.read() as session:
         children = [s for s in list_schedules(session=session) if s.id not in (once, weekly)]
@@ -219,9 +223,9 @@ def test_postpone_and_cancel_from_the_reminder(env: Env) -> None:
     assert child.created_by_user == ALICE.user_id, "the moved run still runs as the schedule's owner"
     assert len(_events(env, "schedule postpone")) == 2
 
-    assert cancel(once, store=env.store, actor=BOB).startswith(f"Cancelled schedule {once}")
+    assert env.run(f"unschedule {once}").text.startswith(f"Deleted schedule {once}")
     wait_for(lambda: _job_time(env, f"schedule:{once}") is None, 2.0, "its job gone")
-    assert cancel(once, store=env.store, actor=BOB) == f"Schedule {once} no longer exists."
+    assert env.run(f"unschedule {once}").text == f"there is no schedule {once}"
 
 
 def test_a_risky_fault_confirmed_when_scheduled_runs_without_asking_again(env: Env) -> None:

@@ -18,10 +18,10 @@ from mesh.install import (
     AlreadyInstalled,
     InstallerUnavailable,
     InstallOptionError,
+    InstallStatus,
     IstioctlInstaller,
     JobInstaller,
     NotInstalled,
-    Outcome,
     control_plane_status,
     image_version,
     install_args,
@@ -151,7 +151,7 @@ def test_istioctl_install_on_a_bare_cluster(bare_kube: Kube, record: Path) -> No
     result = IstioctlInstaller(bare_kube).install("demo", on_progress=progress.append)
 
     assert recorded(record) == [["install", "--set", "profile=demo", "-y"]]
-    assert result.outcome is Outcome.SUCCEEDED and result.succeeded
+    assert result.status is InstallStatus.SUCCEEDED and result.succeeded
     assert result.exit_code == 0
     assert result.command == "istioctl install --set profile=demo -y"
     assert progress == result.output.splitlines()
@@ -175,7 +175,7 @@ def test_istioctl_gets_the_configured_kubeconfig_and_context(
     installer = IstioctlInstaller(bare_kube, kubeconfig=str(kubeconfig), context="playground")
 
     planned = installer.install("minimal", "canary", dry_run=True)
-    assert planned.outcome is Outcome.PLANNED
+    assert planned.status is InstallStatus.PLANNED
     assert planned.runner == (
         "would run: istioctl install --set profile=minimal -y --set revision=canary "
         f"--kubeconfig {kubeconfig} --context playground"
@@ -202,7 +202,7 @@ def test_istioctl_gets_the_configured_kubeconfig_and_context(
 def test_dry_run_changes_nothing(bare: Playground, bare_kube: Kube, record: Path) -> None:
     bare.hooks.requests.clear()
     result = IstioctlInstaller(bare_kube).install("demo", dry_run=True)
-    assert result.outcome is Outcome.PLANNED and not result.succeeded
+    assert result.status is InstallStatus.PLANNED and not result.succeeded
     assert result.runner == "would run: istioctl install --set profile=demo -y"
     assert recorded(record) == []
     assert writes(bare) == []
@@ -218,7 +218,7 @@ def test_failing_istioctl_is_reported_with_its_error(
 
     result = IstioctlInstaller(bare_kube).install("demo", on_progress=progress.append)
 
-    assert result.outcome is Outcome.FAILED and not result.succeeded
+    assert result.status is InstallStatus.FAILED and not result.succeeded
     assert result.exit_code == 1
     assert result.detail.startswith("istioctl install exited with code 1: Error: cannot reach the cluster")
     assert progress and progress[0].startswith("Error: cannot reach the cluster at http://127.0.0.1:9")
@@ -244,7 +244,7 @@ def test_istioctl_that_hangs_is_killed_at_the_timeout(bare_kube: Kube, tmp_path:
     )
 
     assert time.monotonic() - started < 5
-    assert result.outcome is Outcome.TIMED_OUT
+    assert result.status is InstallStatus.TIMED_OUT
     assert result.detail == "istioctl install did not finish within 0.5s and was stopped"
     assert progress == ["- Processing resources for Istio core."]
     with pytest.raises(ProcessLookupError):
@@ -286,7 +286,7 @@ def test_second_install_is_refused_unless_forced(
     with pytest.raises(AlreadyInstalled):
         installer.install("demo", dry_run=True)
     # A revision is a second control plane beside the first (canary upgrades), not a reinstall.
-    assert installer.install("minimal", "canary", dry_run=True).outcome is Outcome.PLANNED
+    assert installer.install("minimal", "canary", dry_run=True).status is InstallStatus.PLANNED
     assert recorded(record) == []
     assert writes(playground) == []
 
@@ -354,7 +354,7 @@ def test_failing_job_is_reported_with_its_log(bare: Playground, bare_kube: Kube)
 
     result = JobInstaller(bare_kube, job_name=lambda action: "istio-install-bad").install("demo")
 
-    assert result.outcome is Outcome.FAILED
+    assert result.status is InstallStatus.FAILED
     assert result.exit_code == 1
     assert result.output == log
     assert result.detail == (

@@ -25,8 +25,8 @@ from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
 from bot.cli import app
-from bot.store import AuditEvent, Experiment, Store
-from bot.store.migrate import upgrade
+from core.store import AuditEvent, Experiment, Store
+from core.store.migrate import upgrade
 from playground.hooks import RequestRecord
 from playground.runner import Playground
 from tests.conftest import kube_client_for

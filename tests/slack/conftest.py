@@ -26,10 +26,10 @@ from httpx import Response
 
 from bot.app import create_app
 from bot.pipeline import Pipeline
-from bot.policy import Policy
-from bot.settings import Settings
-from bot.store import Store
-from bot.store.migrate import upgrade
+from core.policy import Policy
+from core.settings import Settings
+from core.store import Store
+from core.store.migrate import upgrade
 from mesh.kube import for_url
 from playground.runner import Playground
 
@@ -237,7 +237,7 @@ def buttons(call_blocks: list[dict[str, Any]]) -> dict[str, str]:
 
 def audit_rows(store: Store) -> list[Any]:
     """Every audit event, oldest first."""
-    from bot.store import AuditQuery, query_events
+    from core.store import AuditQuery, query_events
 
     with store.read() as session:
         return list(reversed(query_events(session=session, query=AuditQuery(limit=500)).events))
@@ -258,14 +258,14 @@ def wait_audit(store: Store, count: int, timeout: float = 10.0) -> list[Any]:
 
 
 def experiment(store: Store, experiment_id: str) -> Any:
-    from bot.store import get_experiment
+    from core.store import get_experiment
 
     with store.read() as session:
         return get_experiment(session=session, experiment_id=experiment_id)
 
 
 def only_experiment_id(store: Store) -> str:
-    from bot.store import list_active
+    from core.store import list_active
 
     with store.read() as session:
         active = list_active(session=session)

@@ -9,8 +9,8 @@ import pytest
 
 from bot.authz import RoleAuthorizer, requirement
 from bot.confirm import needs_confirmation
-from bot.policy import Policy
-from bot.store import Actor, Source, Store
+from core.policy import Policy
+from core.store import Actor, Source, Store
 from handlers.context import Context
 from handlers.fault import parse_args as fault_args
 

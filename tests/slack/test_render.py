@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from bot.slack import render
-from handlers.reply import Reply, Target
+from core.values import Target
+from handlers.reply import Reply
 
 
 def sections(blocks: list[dict[str, Any]]) -> list[str]:

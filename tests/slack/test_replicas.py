@@ -19,12 +19,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from bot.app import create_app
-from bot.clock import utcnow
 from bot.pipeline import Pipeline
-from bot.policy import Policy
 from bot.slack import messages, render
 from bot.slack.front import SlackFront
-from bot.store import Store, list_expired_confirmations
+from core.clock import utcnow
+from core.policy import Policy
+from core.store import Store, list_expired_confirmations
 from mesh.kube import for_url
 from playground.runner import Playground
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.lifecycle.notify import CANCEL_ACTION, POSTPONE_ACTION, SKIP_ACTION
 from bot.lifecycle.schedules import button_value
-from bot.store import Schedule, Store, list_schedules
+from core.store import Schedule, Store, list_schedules
 
 from .conftest import SlackApp, SlackClient, audit_rows
 

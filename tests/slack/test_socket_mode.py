@@ -9,8 +9,8 @@ from fastapi.testclient import TestClient
 
 from bot.app import create_app
 from bot.pipeline import Pipeline
-from bot.policy import Policy
-from bot.store import Store
+from core.policy import Policy
+from core.store import Store
 from mesh.kube import for_url
 from playground.runner import Playground
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from bot.store import Store
-from bot.store.migrate import upgrade
+from core.store import Store
+from core.store.migrate import upgrade
 
 from .helpers import postgres
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from bot.store import Actor, Outcome, Source, Store, Target, record_event
+from core.store import Actor, Outcome, Source, Store, Target, record_event
 
 try:
     # tests/ is on sys.path while it is not a package (pytest's default rootdir-relative import) ...

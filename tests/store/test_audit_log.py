@@ -11,7 +11,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import DBAPIError
 from typer.testing import Result
 
-from bot.store import (
+from core.store import (
     Actor,
     AuditEvent,
     AuditQuery,
@@ -28,7 +28,7 @@ from bot.store import (
     record_events,
     verify_chain,
 )
-from bot.store.chain import GENESIS_HASH, HASHED_COLUMNS, canonical_time, row_hash
+from core.store.chain import GENESIS_HASH, HASHED_COLUMNS, canonical_time, row_hash
 
 from .helpers import ALICE, BOB, NOW, add_event, tamper
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from typer.testing import Result
 
-from bot.store import (
+from core.store import (
     Actor,
     FilterError,
     Outcome,
@@ -22,7 +22,7 @@ from bot.store import (
     parse_filters,
     query_events,
 )
-from bot.store.filters import FILTER_KEYS, MAX_LIMIT
+from core.store.filters import FILTER_KEYS, MAX_LIMIT
 
 from .helpers import ALICE, BOB, NOW, add_event
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TypeVar
 
-from bot.store import (
+from core.store import (
     Source,
     Store,
     claim_request_key,
@@ -26,7 +26,7 @@ from bot.store import (
     take_confirmation,
     take_expired_confirmations,
 )
-from bot.store.models import PendingConfirmation
+from core.store.models import PendingConfirmation
 
 from .helpers import ALICE, NOW
 

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from typer.testing import Result
 
-from bot.store import DatabaseUnavailable, Store, open_store
+from core.store import DatabaseUnavailable, Store, open_store
 
 from .helpers import postgres
 

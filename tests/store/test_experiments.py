@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from bot.store import (
+from core.store import (
     Actor,
     EndReason,
     Experiment,

@@ -12,9 +12,9 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 from typer.testing import Result
 
-from bot.store import SchemaNotCurrent, Store, ensure_migrated, open_store
-from bot.store.migrate import current_revision, downgrade, head_revision, upgrade
-from bot.store.models import Base
+from core.store import SchemaNotCurrent, Store, ensure_migrated, open_store
+from core.store.migrate import current_revision, downgrade, head_revision, upgrade
+from core.store.models import Base
 
 from .helpers import add_event
 

@@ -9,12 +9,12 @@ from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from bot.store.audit import query_events
-from bot.store.errors import InvalidValue, ScheduleNotFound
-from bot.store.filters import AuditQuery
-from bot.store.ids import new_short_id
-from bot.store.models import AuditEvent, Schedule
-from bot.store.values import Actor, Outcome
+from core.store.audit import query_events
+from core.store.errors import InvalidValue, ScheduleNotFound
+from core.store.filters import AuditQuery
+from core.store.ids import new_short_id
+from core.store.models import AuditEvent, Schedule
+from core.values import Actor, Outcome
 
 # Sentinel for update_schedule: "leave as is", distinct from None ("clear").
 _KEEP: object = object()
@@ -180,7 +180,6 @@ RUN_VERB = "schedule run"
 SKIP_VERB = "schedule skip"
 MISSED_VERB = "schedule missed"
 POSTPONE_VERB = "schedule postpone"
-CANCEL_VERB = "schedule cancel"
 HANDLED_VERBS = (RUN_VERB, SKIP_VERB, MISSED_VERB)
 # History older than this may have been pruned from the audit log; never look further back.
 BOOKKEEPING_LOOKBACK = timedelta(days=7)

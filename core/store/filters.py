@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from bot.store.errors import FilterError
-from bot.store.timespec import TIME_FORMS, parse_time
-from bot.store.values import Outcome, Source
+from core.store.errors import FilterError
+from core.store.timespec import TIME_FORMS, parse_time
+from core.values import Outcome, Source
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500

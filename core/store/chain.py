@@ -12,8 +12,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.store.errors import ChainError
-from bot.store.models import AuditChain, AuditEvent
+from core.store.errors import ChainError
+from core.store.models import AuditChain, AuditEvent
 
 GENESIS_HASH = "0" * 64
 CHAIN_HEAD_ID = 1

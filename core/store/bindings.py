@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from bot.store.models import ChannelBinding
-from bot.store.values import Actor
+from core.store.models import ChannelBinding
+from core.values import Actor
 
 
 def get_binding(*, session: Session, channel: str) -> ChannelBinding | None:

@@ -15,8 +15,8 @@ from typing import Any
 from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from bot.store.models import PendingConfirmation
-from bot.store.values import Actor, Source
+from core.store.models import PendingConfirmation
+from core.values import Actor, Source
 
 _COLUMNS = tuple(column.key for column in PendingConfirmation.__table__.columns)
 

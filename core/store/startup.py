@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.store.db import Store, database_url, redacted, sqlite_file
-from bot.store.errors import SchemaNotCurrent
-from bot.store.migrate import ensure_migrated
+from core.store.db import Store, database_url, redacted, sqlite_file
+from core.store.errors import SchemaNotCurrent
+from core.store.migrate import ensure_migrated
 
 
 def open_store(url: str, *, auto_migrate: bool) -> Store:

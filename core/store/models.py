@@ -21,7 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from bot.store.values import EndReason, ExperimentKind, ExperimentState, Outcome, Source
+from core.values import EndReason, ExperimentKind, ExperimentState, Outcome, Source
 
 # Deterministic constraint names, so migrations written by hand and the models agree on both
 # databases and alembic's drift check compares like with like.

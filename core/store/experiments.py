@@ -10,10 +10,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.store.errors import ExperimentNotFound, InvalidTransition, InvalidValue
-from bot.store.ids import new_short_id
-from bot.store.models import Experiment
-from bot.store.values import Actor, EndReason, ExperimentKind, ExperimentState
+from core.store.errors import ExperimentNotFound, InvalidTransition, InvalidValue
+from core.store.ids import new_short_id
+from core.store.models import Experiment
+from core.values import Actor, EndReason, ExperimentKind, ExperimentState
 
 _LIVE = (ExperimentState.ACTIVE, ExperimentState.ENDING)
 

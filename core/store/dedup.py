@@ -10,7 +10,7 @@ from sqlalchemy import CursorResult, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from bot.store.models import REQUEST_KEY_LENGTH, SlackRequestKey
+from core.store.models import REQUEST_KEY_LENGTH, SlackRequestKey
 
 
 def claim_request_key(*, session: Session, key: str, now: datetime, ttl: timedelta) -> bool:

@@ -11,11 +11,11 @@ from typing import Any
 from sqlalchemy import CursorResult, Result, String, delete, insert, select, text, tuple_
 from sqlalchemy.orm import Session
 
-from bot.store.chain import HASHED_COLUMNS, canonical_time, lock_chain_head, row_hash, verify_chain
-from bot.store.errors import ChainError, FilterError
-from bot.store.filters import AuditQuery
-from bot.store.models import AuditChain, AuditEvent, AuditPruneGrant
-from bot.store.values import Actor, Outcome, Source, Target
+from core.store.chain import HASHED_COLUMNS, canonical_time, lock_chain_head, row_hash, verify_chain
+from core.store.errors import ChainError, FilterError
+from core.store.filters import AuditQuery
+from core.store.models import AuditChain, AuditEvent, AuditPruneGrant
+from core.values import Actor, Outcome, Source, Target
 
 # The PostgreSQL trigger lets a DELETE through only while this transaction-local setting is on.
 PRUNE_SETTING = "meshbot.audit_prune"

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from mesh.durations import DurationError, duration
+from core.durations import DurationError, duration
 
 
 class PolicyError(Exception):

@@ -6,7 +6,7 @@ then call the repository functions with a session from ``store.write()`` / ``sto
 
 from __future__ import annotations
 
-from bot.store.audit import (
+from core.store.audit import (
     AuditPage,
     NewAuditEvent,
     PruneResult,
@@ -16,9 +16,9 @@ from bot.store.audit import (
     record_event,
     record_events,
 )
-from bot.store.bindings import clear_binding, get_binding, set_binding
-from bot.store.chain import ChainReport, verify_chain
-from bot.store.confirmations import (
+from core.store.bindings import clear_binding, get_binding, set_binding
+from core.store.chain import ChainReport, verify_chain
+from core.store.confirmations import (
     count_confirmations,
     get_confirmation,
     hold_confirmation,
@@ -28,9 +28,9 @@ from bot.store.confirmations import (
     take_confirmation,
     take_expired_confirmations,
 )
-from bot.store.db import Store, create_store_engine, redacted
-from bot.store.dedup import claim_request_key, prune_request_keys
-from bot.store.errors import (
+from core.store.db import Store, create_store_engine, redacted
+from core.store.dedup import claim_request_key, prune_request_keys
+from core.store.errors import (
     ChainError,
     DatabaseUnavailable,
     ExperimentNotFound,
@@ -42,7 +42,7 @@ from bot.store.errors import (
     SchemaNotCurrent,
     StoreError,
 )
-from bot.store.experiments import (
+from core.store.experiments import (
     VirtualServiceChange,
     begin_ending,
     create_experiment,
@@ -58,9 +58,9 @@ from bot.store.experiments import (
     plan_experiment,
     set_thread,
 )
-from bot.store.filters import AuditQuery, parse_filter_text, parse_filters
-from bot.store.migrate import ensure_migrated
-from bot.store.models import (
+from core.store.filters import AuditQuery, parse_filter_text, parse_filters
+from core.store.migrate import ensure_migrated
+from core.store.models import (
     AuditEvent,
     ChannelBinding,
     Experiment,
@@ -68,7 +68,7 @@ from bot.store.models import (
     Schedule,
     SlackRequestKey,
 )
-from bot.store.schedules import (
+from core.store.schedules import (
     create_schedule,
     delete_schedule,
     get_schedule,
@@ -80,8 +80,8 @@ from bot.store.schedules import (
     runs_between,
     update_schedule,
 )
-from bot.store.startup import open_store
-from bot.store.values import (
+from core.store.startup import open_store
+from core.values import (
     Actor,
     EndReason,
     ExperimentKind,

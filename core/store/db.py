@@ -11,7 +11,7 @@ from sqlalchemy import URL, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.store.errors import DatabaseUnavailable
+from core.store.errors import DatabaseUnavailable
 
 # Execution option read by the SQLite ``begin`` hook: which BEGIN to emit.
 _SQLITE_BEGIN = "meshbot_sqlite_begin"

@@ -13,8 +13,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import DBAPIError
 
-from bot.store.db import check_connection, redacted
-from bot.store.errors import SchemaNotCurrent
+from core.store.db import check_connection, redacted
+from core.store.errors import SchemaNotCurrent
 
 
 def migrations_dir() -> Path:
