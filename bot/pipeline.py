@@ -128,6 +128,7 @@ class Pipeline:
             parts = parts[1:]
         if not parts:
             parts = ["help"]
+        ctx.words = tuple(parts)
         verb, args = parts[0], parts[1:]
         module = VERBS.get(verb)
         if module is None:

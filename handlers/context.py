@@ -31,6 +31,8 @@ class Context:
     on_progress: Callable[[str], None] = lambda _line: None
     # Installers and other swappable services, by name (see bot.pipeline.Services).
     services: dict[str, Any] = field(default_factory=dict)
+    # The command's words after any `/mesh`, split once by the pipeline; nothing re-tokenises the text.
+    words: tuple[str, ...] = ()
 
     def now(self) -> datetime:
         return self.clock()
