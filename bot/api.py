@@ -12,51 +12,41 @@ import asyncio
 import re
 import secrets
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from bot.metrics import Metrics, verb_label
 from bot.pipeline import Pipeline, Unconfirmed
 from core.settings import Settings
 from core.store import Actor, FilterError, Source, event_to_dict, list_active, parse_filters, query_events
 from core.store.models import Experiment
 from handlers.reply import Reply
 
-if TYPE_CHECKING:
-    from bot.confirm import PendingConfirmations
-    from bot.slack.front import SlackFront
-
 
 @dataclass
-class HttpServices:
-    """What the HTTP routes use, built by the app's lifespan and kept on ``app.state.services``."""
+class ApiParts:
+    """What the API's routes use, built by the app's lifespan and kept on ``app.state.api``."""
 
     settings: Settings
-    pipeline: Pipeline  # the base pipeline: the store, the cluster, the policy
-    api_pipeline: Pipeline  # with the confirm step
-    metrics: Metrics
-    confirmations: PendingConfirmations
-    front: SlackFront | None = None
-    slack_handler: Any = None  # AsyncSlackRequestHandler in HTTP mode
+    pipeline: Pipeline  # with the confirm step; its store is the audit log's
 
 
 STATUS_BY_OUTCOME = {"ok": 200, "refused": 422, "denied": 403, "error": 502}
 _ACTOR = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 
 
-def services(request: Request) -> HttpServices:
-    found: HttpServices = request.app.state.services
+def parts(request: Request) -> ApiParts:
+    found: ApiParts = request.app.state.api
     return found
 
 
-ServicesDep = Annotated[HttpServices, Depends(services)]
+PartsDep = Annotated[ApiParts, Depends(parts)]
 
 
 def require_token(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
-    expected = services(request).settings.api_token
+    expected = parts(request).settings.api_token
     challenge = {"WWW-Authenticate": "Bearer"}
     if expected is None:
         raise HTTPException(401, "the API is turned off: set MESHBOT_API_TOKEN to use it", headers=challenge)
@@ -91,7 +81,7 @@ def experiment_to_dict(experiment: Experiment) -> dict[str, Any]:
 
 
 @router.get("/experiments")
-def experiments(svc: ServicesDep, namespace: str | None = None) -> dict[str, Any]:
+def experiments(svc: PartsDep, namespace: str | None = None) -> dict[str, Any]:
     """Active experiments (active or being reverted), oldest first."""
     with svc.pipeline.store.read() as session:
         active = list_active(session=session, namespace=namespace)
@@ -99,7 +89,7 @@ def experiments(svc: ServicesDep, namespace: str | None = None) -> dict[str, Any
 
 
 @router.get("/audit")
-def audit(request: Request, svc: ServicesDep) -> dict[str, Any]:
+def audit(request: Request, svc: PartsDep) -> dict[str, Any]:
     """The audit log, newest first, filtered like `/mesh audit`: ``?service=web-svc&since=24h``."""
     words = [f"{key}={value}" for key, value in request.query_params.multi_items()]
     try:
@@ -134,16 +124,14 @@ def _body(reply: Reply) -> dict[str, Any]:
 
 
 @router.post("/commands")
-async def command(body: CommandIn, svc: ServicesDep) -> JSONResponse:
+async def command(body: CommandIn, svc: PartsDep) -> JSONResponse:
     """Run one /mesh command through the same pipeline as Slack, with source `api`."""
     if not _ACTOR.match(body.actor):
         raise HTTPException(422, "actor must be 1-64 letters, digits, '.', '_', '@' or '-'")
     actor = Actor(user_id=f"api:{body.actor}", display_name=body.actor)
-    front = svc.front
-    before = await asyncio.to_thread(front.threaded_live, body.command) if front else {}
 
     def run(confirmed: bool) -> Reply:
-        return svc.api_pipeline.run(
+        return svc.pipeline.run(
             body.command,
             actor=actor,
             source=Source.API,
@@ -154,7 +142,6 @@ async def command(body: CommandIn, svc: ServicesDep) -> JSONResponse:
     reply = await asyncio.to_thread(run, False)
     if isinstance(reply, Unconfirmed):
         if reply.question.two_person or not body.confirmed:
-            svc.metrics.commands.labels(verb_label(body.command), "held", "api").inc()
             hint = (
                 "a second person must approve this in Slack"
                 if reply.question.two_person
@@ -164,8 +151,5 @@ async def command(body: CommandIn, svc: ServicesDep) -> JSONResponse:
                 {"outcome": "unconfirmed", "question": reply.text, "hint": hint}, status_code=409
             )
         reply = await asyncio.to_thread(run, True)
-    svc.metrics.commands.labels(verb_label(body.command), reply.outcome, "api").inc()
-    if front is not None:
-        await front.sync_threads(before, reply, by=actor)
     status = 400 if reply.usage_error else STATUS_BY_OUTCOME.get(reply.outcome, 500)
     return JSONResponse(_body(reply), status_code=status)

@@ -16,23 +16,22 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-import kubernetes.client
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import api
-from bot.api import HttpServices
+from bot.api import ApiParts
 from bot.authz import RoleAuthorizer
+from bot.compose import build_pipeline
 from bot.confirm import PendingConfirmations, needs_confirmation
 from bot.lifecycle import Lifecycle, LogNotifier, Notifier
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.pipeline import Pipeline
-from bot.services import build_pipeline
 from bot.slack import messages
 from bot.slack.bolt import build_bolt_app
 from bot.slack.client import async_web_client, sync_web_client
@@ -42,6 +41,7 @@ from bot.slack.threads import SlackNotifier, Threads
 from core.settings import Settings
 from core.store import Store, StoreError, list_active
 from core.store.migrate import current_revision, head_revision
+from mesh.kube import unreachable
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,18 @@ READY_TIMEOUT_SECONDS = 3.0
 
 class ConfigurationError(Exception):
     """The settings cannot start the service; the message says which one to fix."""
+
+
+@dataclass
+class AppParts:
+    """What the app's own routes and background tasks use, kept on ``app.state.parts``."""
+
+    settings: Settings
+    pipeline: Pipeline  # the base pipeline (metrics on, no roles, no confirm step)
+    metrics: Metrics
+    confirmations: PendingConfirmations
+    front: SlackFront | None = None
+    slack_handler: Any = None  # AsyncSlackRequestHandler in HTTP mode
 
 
 def create_app(
@@ -80,15 +92,16 @@ def create_app(
             if pipeline is None:
                 stack.callback(base.store.dispose)
                 stack.callback(base.kube.close)
-            services = _services(settings, base)
+            parts = _parts(settings, base)
             client = slack_client or _slack_client(settings)
             if client is not None:
-                await stack.enter_async_context(_slack(app, services, settings, client, socket_mode))
-            app.state.services = services
-            sweeper = asyncio.create_task(_sweep(services))
+                await stack.enter_async_context(_slack(app, parts, settings, client, socket_mode))
+            app.state.parts = parts
+            app.state.api = ApiParts(settings, replace(parts.pipeline, confirm=needs_confirmation))
+            sweeper = asyncio.create_task(_sweep(parts))
             stack.callback(sweeper.cancel)
             if run_lifecycle:
-                lifecycle = _lifecycle(app, base, settings)
+                lifecycle = _lifecycle(app, parts.pipeline, settings)
                 await asyncio.to_thread(lifecycle.start)
                 # Stepping down releases the Lease, so another replica takes over at once.
                 stack.push_async_callback(asyncio.to_thread, lifecycle.stop)
@@ -104,13 +117,13 @@ def create_app(
     return app
 
 
-def _services(settings: Settings, base: Pipeline) -> HttpServices:
+def _parts(settings: Settings, base: Pipeline) -> AppParts:
     metrics = Metrics()
     metrics.count_active_experiments(lambda: _count_active(base.store))
-    return HttpServices(
+    return AppParts(
         settings=settings,
-        pipeline=base,
-        api_pipeline=replace(base, confirm=needs_confirmation),
+        # Every pipeline below is a copy of this one, so every transport is counted alike.
+        pipeline=replace(base, metrics=metrics),
         metrics=metrics,
         confirmations=PendingConfirmations(base.store, base.policy.confirm.expires_after),
     )
@@ -132,13 +145,13 @@ def _lifecycle(app: FastAPI, pipeline: Pipeline, settings: Settings) -> Lifecycl
 
 @contextlib.asynccontextmanager
 async def _slack(
-    app: FastAPI, services: HttpServices, settings: Settings, client: AsyncWebClient, socket_mode: bool
+    app: FastAPI, parts: AppParts, settings: Settings, client: AsyncWebClient, socket_mode: bool
 ) -> AsyncIterator[None]:
-    base = services.pipeline
+    base = parts.pipeline
     groups = UserGroups(
         sync_web_client(client.token, client.base_url), ttl_seconds=settings.usergroup_cache_seconds
     )
-    metrics = services.metrics
+    metrics = parts.metrics
     threads = Threads(
         client,
         base.store,
@@ -149,7 +162,7 @@ async def _slack(
         pipeline=replace(base, authorize=RoleAuthorizer(groups), confirm=needs_confirmation),
         client=client,
         threads=threads,
-        confirmations=services.confirmations,
+        confirmations=parts.confirmations,
         metrics=metrics,
     )
     secret = settings.slack_signing_secret
@@ -161,7 +174,8 @@ async def _slack(
         front=front,
         metrics=metrics,
     )
-    services.front = front
+    parts.front = front
+    stop_following = base.events.subscribe(front.follow)
     app.state.threads = threads
     app.state.bolt = bolt
     socket = None
@@ -174,22 +188,23 @@ async def _slack(
         await socket.connect_async()
         log.info("connected to Slack over Socket Mode")
     else:
-        services.slack_handler = AsyncSlackRequestHandler(bolt)
+        parts.slack_handler = AsyncSlackRequestHandler(bolt)
     try:
         yield
     finally:
+        stop_following()
         if not await front.drain(DRAIN_SECONDS):
             log.warning("shutting down with Slack commands still running; their results are in the store")
         if socket is not None:
             await socket.close_async()
 
 
-async def _sweep(services: HttpServices) -> None:
+async def _sweep(parts: AppParts) -> None:
     while True:
         await asyncio.sleep(SWEEP_SECONDS)
-        if services.front is not None:
+        if parts.front is not None:
             try:
-                await services.front.expire_questions()
+                await parts.front.expire_questions()
             except Exception:
                 log.exception("could not withdraw expired confirmation questions")
 
@@ -199,9 +214,9 @@ def _count_active(store: Store) -> int:
         return len(list_active(session=session))
 
 
-def _services_of(request: Request) -> HttpServices:
-    services: HttpServices = request.app.state.services
-    return services
+def _parts_of(request: Request) -> AppParts:
+    parts: AppParts = request.app.state.parts
+    return parts
 
 
 # ---------------------------------------------------------------- routes
@@ -214,7 +229,7 @@ async def healthz() -> dict[str, str]:
 
 async def readyz(request: Request) -> JSONResponse:
     """Ready to take commands: the database is reachable and migrated, the Kubernetes API answers."""
-    pipeline = _services_of(request).pipeline
+    pipeline = _parts_of(request).pipeline
     database, cluster = await asyncio.gather(
         asyncio.to_thread(_database_problem, pipeline.store),
         asyncio.to_thread(_cluster_problem, pipeline),
@@ -242,35 +257,29 @@ def _database_problem(store: Store) -> str | None:
 
 
 def _cluster_problem(pipeline: Pipeline) -> str | None:
-    try:
-        kubernetes.client.VersionApi(pipeline.kube.api_client).get_code(
-            _request_timeout=READY_TIMEOUT_SECONDS
-        )
-    except Exception as exc:
-        return f"cannot reach the Kubernetes API at {pipeline.kube.host}: {exc.__class__.__name__}"
-    return None
+    return unreachable(pipeline.kube, timeout=READY_TIMEOUT_SECONDS)
 
 
 async def metrics(request: Request) -> Response:
-    body = await asyncio.to_thread(_services_of(request).metrics.exposition)
+    body = await asyncio.to_thread(_parts_of(request).metrics.exposition)
     return Response(body, media_type=CONTENT_TYPE)
 
 
 async def slack_events(request: Request) -> Response:
     """Slash commands, button presses and events, through Bolt; its reply is the ack."""
-    services = _services_of(request)
-    if services.slack_handler is None:
+    parts = _parts_of(request)
+    if parts.slack_handler is None:
         return JSONResponse({"error": messages.SLACK_NOT_CONFIGURED}, status_code=404)
     started = time.perf_counter()
-    response: Response = await services.slack_handler.handle(request)
+    response: Response = await parts.slack_handler.handle(request)
     elapsed = time.perf_counter() - started
     if response.status_code == 401:
         reason = "signature" if b"invalid request" in bytes(response.body) else "authorization"
-        services.metrics.slack_rejected.labels(reason).inc()
+        parts.metrics.slack_rejected.labels(reason).inc()
         client = request.client.host if request.client else "-"
         log.warning("refused a Slack request from %s: %s check failed", client, reason)
     else:
-        services.metrics.ack_seconds.labels(_kind(await request.body(), request.headers)).observe(elapsed)
+        parts.metrics.ack_seconds.labels(_kind(await request.body(), request.headers)).observe(elapsed)
     return response
 
 

@@ -13,6 +13,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from handlers import VERBS
+
 log = logging.getLogger(__name__)
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -81,12 +83,6 @@ class Metrics:
         return generate_latest(self.registry)
 
 
-def verb_label(text: str) -> str:
-    """The verb of a command as a metric label: known verbs only, so labels stay a small set."""
-    from handlers import VERBS
-
-    parts = text.split()
-    if parts[:1] == ["/mesh"]:
-        parts = parts[1:]
-    verb = parts[0] if parts else "help"
+def verb_label(verb: str | None) -> str:
+    """A command's verb as a metric label: known verbs only, so labels stay a small set."""
     return verb if verb in VERBS else "unknown"

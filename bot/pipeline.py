@@ -1,45 +1,56 @@
-"""The one command pipeline behind Slack, the CLI and the HTTP API.
+"""The one command pipeline behind Slack, the CLI, the HTTP API and the scheduler.
 
-text → words → verb → parse → authorize → confirm → handle → audit → Reply. Every command is
-audited exactly once here, whatever its outcome, so no verb can forget to. A command held by the
-confirm step has not happened yet: it is audited once it is answered — when it runs (``run`` with
-``confirmed_by``) or when it is withdrawn (cancelled, expired: ``withdraw``).
+A command is split into words once, then passes a chain of steps, each a small function that
+may answer itself or hand the call on (slack-bolt's middleware contract)::
+
+    metrics → events → audit → errors → parse → authorize → confirm → handle
+
+Every command is audited exactly once, counted once and its experiment events published once,
+whatever its outcome and whichever transport brought it, so no transport and no verb can
+forget to. A command held by the confirm step has not happened yet: it is audited once it is
+answered — when it runs (``run`` with ``confirmed_by``) or when it is withdrawn (cancelled,
+expired: ``withdraw``).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from bot.confirm import Question
+from bot.events import EventBus, Published
+from bot.metrics import Metrics, verb_label
 from core.clock import utcnow
 from core.errors import Refused
 from core.policy import Policy
-from core.store import Actor, Outcome, Source, Store, StoreError, record_event
+from core.store import Actor, Outcome, Source, Store, StoreError, get_binding, record_event
 from handlers import VERBS
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.parse import ParseError, words
 from handlers.reply import Reply
+from handlers.verb import Verb
+from mesh.clusters import Clusters
 from mesh.errors import MeshError
+from mesh.install import Installer
 from mesh.kube import Kube
 
 log = logging.getLogger(__name__)
 
 # An authorizer returns None to allow, or the denial text (the Slack front plugs in roles).
-Authorizer = Callable[[str, Any, "Context"], str | None]
+Authorizer = Callable[[str, Any, Context], str | None]
+# A confirm step returns None to go ahead, or the question to ask before acting (bot.confirm).
+Confirmer = Callable[[str, Any, Context], Question | None]
+# The installer for a cluster, by name and client (istioctl needs the cluster's kubeconfig).
+InstallerFactory = Callable[[str, Kube], Installer]
 
 
 def _allow_all(verb: str, command: Any, ctx: Context) -> str | None:
     return None
-
-
-# A confirm step returns None to go ahead, or the question to ask before acting (bot.confirm).
-Confirmer = Callable[[str, Any, "Context"], Question | None]
 
 
 @dataclass(frozen=True)
@@ -51,16 +62,41 @@ class Unconfirmed(Reply):
 
 
 @dataclass
+class Call:
+    """One command on its way through the steps; ``command`` is set once it is parsed."""
+
+    ctx: Context
+    verb: str | None
+    args: list[str]
+    confirmed_by: Actor | None = None
+    handler: Verb | None = None
+    command: Any = None
+
+
+Next = Callable[[Call], Reply]
+Step = Callable[["Pipeline", Call, Next], Reply]
+
+
+@dataclass
 class Pipeline:
     store: Store
-    kube: Kube
+    kube: Kube  # the default cluster's client
     policy: Policy
     cluster: str = "default"
     authorize: Authorizer = _allow_all
     clock: Callable[[], datetime] = utcnow
-    services: dict[str, Any] = field(default_factory=dict)
     # None: never ask (the CLI). Slack and the HTTP API plug in bot.confirm.needs_confirmation.
     confirm: Confirmer | None = None
+    # Every cluster commands may act on; None: the default cluster alone.
+    clusters: Clusters | None = None
+    installer_for: InstallerFactory | None = None
+    # Shared by every copy made with dataclasses.replace, so a subscriber hears every transport.
+    events: EventBus = field(default_factory=EventBus)
+    metrics: Metrics | None = None
+
+    def __post_init__(self) -> None:
+        if self.clusters is None:
+            self.clusters = Clusters.of({self.cluster: self.kube}, default=self.cluster)
 
     def run(
         self,
@@ -75,24 +111,29 @@ class Pipeline:
         """Run one command. ``confirmed_by``: the confirm step was answered by this person (the
         actor, or a second approver, who must then be authorized for the command too)."""
         ctx = self._context(text, actor=actor, source=source, channel=channel, on_progress=on_progress)
-        verb, reply = self._execute(ctx, confirmed_by)
-        if isinstance(reply, Unconfirmed):
-            return reply
-        self._audit(ctx, verb, reply, confirmed_by=confirmed_by)
-        return reply
+        return self._chain(Call(ctx, None, [], confirmed_by=confirmed_by), _handle)
 
     def withdraw(self, text: str, *, actor: Actor, source: Source, channel: str | None, why: str) -> Reply:
         """Audit a held command that will not run (cancelled, or nobody confirmed it in time)."""
         ctx = self._context(text, actor=actor, source=source, channel=channel, on_progress=None)
         try:
-            parts = words(ctx.command_text)
+            parts = _command_words(ctx.command_text)
         except ParseError:
             parts = []
-        if parts[:1] == ["/mesh"]:
-            parts = parts[1:]
         reply = Reply.refused(why)
-        self._audit(ctx, parts[0] if parts else None, reply, confirmed_by=None)
+        call = Call(ctx, parts[0] if parts else None, [])
+        _audit(self, call, reply)
+        _count(self, call, reply)
         return reply
+
+    def _chain(self, call: Call, last: Next) -> Reply:
+        def link(step: Step, after: Next) -> Next:
+            return lambda c: step(self, c, after)
+
+        handler = last
+        for step in reversed(STEPS):
+            handler = link(step, handler)
+        return handler(call)
 
     def _context(
         self,
@@ -103,85 +144,167 @@ class Pipeline:
         channel: str | None,
         on_progress: Callable[[str], None] | None,
     ) -> Context:
-        request_id = uuid.uuid4().hex[:12]
+        assert self.clusters is not None
         return Context(
             actor=actor,
             source=source,
             channel=channel,
             command_text=text.strip(),
-            request_id=request_id,
+            request_id=uuid.uuid4().hex[:12],
             kube=self.kube,
             store=self.store,
             policy=self.policy,
             cluster=self.cluster,
             clock=self.clock,
             on_progress=on_progress or (lambda _line: None),
-            services=self.services,
+            clusters=self.clusters,
         )
 
-    def _execute(self, ctx: Context, confirmed_by: Actor | None = None) -> tuple[str | None, Reply]:
-        try:
-            parts = words(ctx.command_text)
-        except ParseError as exc:
-            return None, Reply.refused(str(exc), usage_error=True)
-        if parts and parts[0] == "/mesh":
-            parts = parts[1:]
-        if not parts:
-            parts = ["help"]
-        ctx.words = tuple(parts)
-        verb, args = parts[0], parts[1:]
-        module = VERBS.get(verb)
-        if module is None:
-            return verb, Reply.refused(
-                f"unknown command {verb!r}. Commands: {', '.join(VERBS)} (try `/mesh help`)",
-                usage_error=True,
-            )
-        try:
-            command = module.parse_args(args)
-        except UsageError as exc:
-            return verb, Reply.refused(str(exc), usage_error=True)
-        try:
-            denial = self.authorize(verb, command, ctx)
-            if denial is not None:
-                return verb, Reply.denied(denial)
-            if confirmed_by is not None and confirmed_by != ctx.actor:
-                denial = self.authorize(verb, command, replace(ctx, actor=confirmed_by))
-                if denial is not None:
-                    return verb, Reply.denied(f"{confirmed_by} may not approve this: {denial}")
-            if self.confirm is not None and confirmed_by is None:
-                question = self.confirm(verb, command, ctx)
-                if question is not None:
-                    return verb, Unconfirmed(question.text, ephemeral=True, question=question, verb=verb)
-            return verb, module.handle(command, ctx)
-        except UsageError as exc:
-            return verb, Reply.refused(str(exc), usage_error=True)
-        except Refused as exc:
-            return verb, Reply.refused(str(exc), target=exc.target)
-        except MeshError as exc:
-            return verb, Reply.error(f"{verb} failed: {exc}")
-        except StoreError as exc:
-            return verb, Reply.error(f"{verb} failed: the experiment store: {exc}")
 
-    def _audit(self, ctx: Context, verb: str | None, reply: Reply, *, confirmed_by: Actor | None) -> None:
-        message = reply.text.splitlines()[0] if reply.text else ""
-        if confirmed_by is not None:
-            who = "confirmed" if confirmed_by == ctx.actor else f"approved by {confirmed_by}"
-            message = f"[{who}] {message}"
-        try:
-            with self.store.write() as session:
-                record_event(
-                    session=session,
-                    actor=ctx.actor,
-                    source=ctx.source,
-                    command=ctx.command_text,
-                    verb=verb or "",
-                    outcome=Outcome(reply.outcome),
-                    message=message[:500],
-                    channel=ctx.channel,
-                    target=reply.target,
-                    experiment_id=reply.experiment_id,
-                    request_id=ctx.request_id,
-                )
-        except StoreError:
-            # The command already happened; losing its audit row must be loud, not fatal.
-            log.exception("could not record the audit event for request %s", ctx.request_id)
+def _command_words(text: str) -> list[str]:
+    parts = words(text)
+    if parts[:1] == ["/mesh"]:
+        parts = parts[1:]
+    return parts or ["help"]
+
+
+# ---------------------------------------------------------------------- the steps, outermost first
+
+
+def _audit(pipeline: Pipeline, call: Call, reply: Reply) -> None:
+    ctx = call.ctx
+    message = reply.text.splitlines()[0] if reply.text else ""
+    if call.confirmed_by is not None and reply.outcome != Outcome.DENIED:
+        who = "confirmed" if call.confirmed_by == ctx.actor else f"approved by {call.confirmed_by}"
+        message = f"[{who}] {message}"
+    try:
+        with pipeline.store.write() as session:
+            record_event(
+                session=session,
+                actor=ctx.actor,
+                source=ctx.source,
+                command=ctx.command_text,
+                verb=call.verb or "",
+                outcome=Outcome(reply.outcome),
+                message=message[:500],
+                channel=ctx.channel,
+                target=reply.target,
+                experiment_id=reply.experiment_id,
+                request_id=ctx.request_id,
+            )
+    except StoreError:
+        # The command already happened; losing its audit row must be loud, not fatal.
+        log.exception("could not record the audit event for request %s", ctx.request_id)
+
+
+def audit_step(pipeline: Pipeline, call: Call, after: Next) -> Reply:
+    reply = after(call)
+    if not isinstance(reply, Unconfirmed):
+        _audit(pipeline, call, reply)
+    return reply
+
+
+def _count(pipeline: Pipeline, call: Call, reply: Reply) -> None:
+    if pipeline.metrics is not None:
+        outcome = "held" if isinstance(reply, Unconfirmed) else str(reply.outcome)
+        pipeline.metrics.commands.labels(verb_label(call.verb), outcome, str(call.ctx.source)).inc()
+
+
+def metrics_step(pipeline: Pipeline, call: Call, after: Next) -> Reply:
+    reply = after(call)
+    _count(pipeline, call, reply)
+    return reply
+
+
+def events_step(pipeline: Pipeline, call: Call, after: Next) -> Reply:
+    reply = after(call)
+    for event in reply.events:
+        pipeline.events.publish(Published(event, call.ctx.actor, call.ctx.source, call.ctx.channel))
+    return reply
+
+
+def errors_step(pipeline: Pipeline, call: Call, after: Next) -> Reply:
+    """The errors every step below may raise, as the one-line replies a person sees."""
+    try:
+        return after(call)
+    except UsageError as exc:
+        return Reply.refused(str(exc), usage_error=True)
+    except Refused as exc:
+        return Reply.refused(str(exc), target=exc.target)
+    except MeshError as exc:
+        return Reply.error(f"{call.verb} failed: {exc}")
+    except StoreError as exc:
+        return Reply.error(f"{call.verb} failed: the experiment store: {exc}")
+
+
+def parse_step(pipeline: Pipeline, call: Call, after: Next) -> Reply:
+    """Split the text once and parse it into the verb's typed command; only that travels on."""
+    try:
+        parts = _command_words(call.ctx.command_text)
+    except ParseError as exc:
+        return Reply.refused(str(exc), usage_error=True)
+    call.ctx.words = tuple(parts)
+    call.verb, call.args = parts[0], parts[1:]
+    handler = VERBS.get(call.verb)
+    if handler is None:
+        return Reply.refused(
+            f"unknown command {call.verb!r}. Commands: {', '.join(VERBS)} (try `/mesh help`)",
+            usage_error=True,
+        )
+    call.handler = handler
+    call.command = handler.parse_args(call.args)
+    _bind_cluster(pipeline, call.ctx)
+    return after(call)
+
+
+def _bind_cluster(pipeline: Pipeline, ctx: Context) -> None:
+    """Act on the cluster the channel is bound to (`use <ns> cluster=<name>`), else the default."""
+    if ctx.channel:
+        with pipeline.store.read() as session:
+            binding = get_binding(session=session, channel=ctx.channel)
+            cluster = binding.cluster if binding is not None else None
+        if cluster and cluster != ctx.cluster:
+            assert ctx.clusters is not None
+            ctx.kube = ctx.clusters.kube(cluster)
+            ctx.cluster = cluster
+    if pipeline.installer_for is not None:
+        ctx.installer = pipeline.installer_for(ctx.cluster, ctx.kube)
+
+
+def authorize_step(pipeline: Pipeline, call: Call, after: Next) -> Reply:
+    ctx, verb = call.ctx, call.verb or ""
+    denial = pipeline.authorize(verb, call.command, ctx)
+    if denial is not None:
+        return Reply.denied(denial)
+    approver = call.confirmed_by
+    if approver is not None and approver != ctx.actor:
+        denial = pipeline.authorize(verb, call.command, replace(ctx, actor=approver))
+        if denial is not None:
+            return Reply.denied(f"{approver} may not approve this: {denial}")
+    return after(call)
+
+
+def confirm_step(pipeline: Pipeline, call: Call, after: Next) -> Reply:
+    if pipeline.confirm is not None and call.confirmed_by is None:
+        question = pipeline.confirm(call.verb or "", call.command, call.ctx)
+        if question is not None:
+            return Unconfirmed(question.text, ephemeral=True, question=question, verb=call.verb or "")
+    return after(call)
+
+
+def _handle(call: Call) -> Reply:
+    assert call.handler is not None
+    return call.handler.handle(call.command, call.ctx)
+
+
+# Outermost first. The audit row is written before events are published, so whoever hears of
+# an experiment's end (its Slack thread) can already find the command that ended it.
+STEPS: Sequence[Step] = (
+    metrics_step,
+    events_step,
+    audit_step,
+    errors_step,
+    parse_step,
+    authorize_step,
+    confirm_step,
+)

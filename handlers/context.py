@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
 from core.clock import utcnow
 from core.errors import Refused
 from core.policy import Policy
 from core.store import Actor, Source, Store, get_binding
-
-if TYPE_CHECKING:
-    from mesh.kube import Kube
+from mesh.clusters import Clusters
+from mesh.install import Installer
+from mesh.kube import Kube
 
 
 @dataclass
@@ -26,11 +25,14 @@ class Context:
     kube: Kube
     store: Store
     policy: Policy
+    # The cluster the command acts on (the channel's binding, else the default) and its client.
     cluster: str = "default"
     clock: Callable[[], datetime] = utcnow
     on_progress: Callable[[str], None] = lambda _line: None
-    # Installers and other swappable services, by name (see bot.pipeline.Services).
-    services: dict[str, Any] = field(default_factory=dict)
+    # How Istio is installed on this cluster; None where no installer is configured.
+    installer: Installer | None = None
+    # Every configured cluster, for the verbs that name another one (`use … cluster=`).
+    clusters: Clusters | None = None
     # The command's words after any `/mesh`, split once by the pipeline; nothing re-tokenises the text.
     words: tuple[str, ...] = ()
 

@@ -7,7 +7,7 @@ annotations carry the expiry, so the reaper can undo a fault even without the st
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
@@ -35,7 +35,7 @@ from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.parse import format_duration
-from handlers.reply import Reply
+from handlers.reply import ExperimentEvent, Reply
 from mesh.errors import MeshError, NotFound
 from mesh.faults import FaultSpec, InvalidFault, abort_fault, delay_fault
 from mesh.namespaces import require_service
@@ -370,7 +370,13 @@ def _inject(command: InjectCommand, ctx: Context) -> Reply:
         f"Stop it with `fault clear {experiment_id}`.",
     ]
     lines += [f"⚠ {w}" for w in warnings]
-    return Reply("\n".join(lines), experiment_id=experiment_id, target=target)
+    text = "\n".join(lines)
+    return Reply(
+        text,
+        experiment_id=experiment_id,
+        target=target,
+        events=(ExperimentEvent("started", experiment_id, text),),
+    )
 
 
 def _left_behind(ctx: Context, namespace: str, experiment_id: str) -> list[str] | None:
@@ -461,11 +467,15 @@ def _extend(command: ExtendCommand, ctx: Context) -> Reply:
     update_expiry(
         ctx.kube, namespace=target.namespace or "", experiment_id=command.experiment_id, expires_at=expires_at
     )
-    return Reply(
+    text = (
         f"Experiment {command.experiment_id} extended by {format_duration(command.by)}; "
-        f"it now ends {expires_at:%Y-%m-%d %H:%M:%S} UTC.",
+        f"it now ends {expires_at:%Y-%m-%d %H:%M:%S} UTC."
+    )
+    return Reply(
+        text,
         experiment_id=command.experiment_id,
         target=target,
+        events=(ExperimentEvent("extended", command.experiment_id, text),),
     )
 
 
@@ -536,10 +546,13 @@ def _clear(command: ClearCommand, ctx: Context) -> Reply:
 
 def _clear_all_of(wanted: list[_ToClear], ctx: Context, reason: EndReason) -> Reply:
     lines: list[str] = []
+    events: list[ExperimentEvent] = []
     failures = 0
     for item in wanted:
         try:
-            lines.append(_revert(ctx, item, reason))
+            line = _revert(ctx, item, reason)
+            lines.append(line)
+            events.append(ExperimentEvent("ended", item.experiment_id, line))
         except MeshError as exc:
             failures += 1
             lines.append(
@@ -557,8 +570,13 @@ def _clear_all_of(wanted: list[_ToClear], ctx: Context, reason: EndReason) -> Re
         lines.insert(0, f"Cleared {len(wanted) - failures} of {len(wanted)} faults: {names}")
     text = "\n".join(lines)
     if failures:
-        return Reply.error(text, target=target)
-    return Reply(text, experiment_id=single.experiment_id if single else None, target=target)
+        return replace(Reply.error(text, target=target), events=tuple(events))
+    return Reply(
+        text,
+        experiment_id=single.experiment_id if single else None,
+        target=target,
+        events=tuple(events),
+    )
 
 
 def _revert(ctx: Context, item: _ToClear, reason: EndReason) -> str:

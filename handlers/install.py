@@ -49,8 +49,8 @@ def parse_args(args: list[str]) -> InstallCommand:
 
 
 def installer(ctx: Context) -> Installer:
-    chosen = ctx.services.get("installer")
-    if not isinstance(chosen, Installer):
+    chosen = ctx.installer
+    if chosen is None:
         raise Refused("no Istio installer is configured (MESHBOT_INSTALLER=istioctl|job)")
     return chosen
 

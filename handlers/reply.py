@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from core.values import Outcome, Target
+
+
+@dataclass(frozen=True)
+class ExperimentEvent:
+    """Something a command did to an experiment, for those who follow it (its Slack thread).
+    ``text`` is what to say about it there."""
+
+    kind: Literal["started", "extended", "ended"]
+    experiment_id: str
+    text: str
 
 
 @dataclass(frozen=True)
@@ -18,6 +28,7 @@ class Reply:
     target: Target = field(default_factory=Target)
     # Set when the command was malformed: the CLI exits 2 instead of 1.
     usage_error: bool = False
+    events: tuple[ExperimentEvent, ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -37,7 +37,7 @@ def parse_args(args: list[str]) -> StatusCommand:
 def handle(command: StatusCommand, ctx: Context) -> Reply:
     overview = mesh_overview(ctx.kube, command.namespace)
     plane = overview.control_plane
-    lines = ["*Control plane*"]
+    lines = [f"Cluster *{ctx.cluster}* ({ctx.kube.host})", "*Control plane*"]
     if not plane.installed:
         lines.append("Istio is not installed (`install` installs it).")
     for c in plane.components:

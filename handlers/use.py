@@ -11,6 +11,7 @@ from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.reply import Reply
+from mesh.clusters import UnknownCluster
 from mesh.errors import NotFound
 from mesh.namespaces import require_namespace
 
@@ -39,13 +40,15 @@ def parse_args(args: list[str]) -> UseCommand:
 
 def handle(command: UseCommand, ctx: Context) -> Reply:
     cluster = command.cluster or ctx.cluster
-    if cluster not in (ctx.cluster, *ctx.policy.clusters):
-        known = ", ".join(sorted({ctx.cluster, *ctx.policy.clusters}))
-        raise Refused(f"unknown cluster {cluster}; configured clusters: {known}")
+    try:
+        # The namespace is looked for on the cluster it is bound with, not the one in use now.
+        kube = ctx.clusters.kube(cluster) if ctx.clusters is not None else ctx.kube
+    except UnknownCluster as exc:
+        raise Refused(str(exc)) from None
     if not ctx.channel:
         raise Refused("`use` binds a channel's default; this command came without a channel")
     try:
-        require_namespace(ctx.kube, command.namespace)
+        require_namespace(kube, command.namespace)
     except NotFound as exc:
         raise Refused(str(exc)) from None
     with ctx.store.write() as session:

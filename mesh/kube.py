@@ -86,3 +86,13 @@ def for_url(url: str, *, token: str | None = None) -> Kube:
     if token:
         configuration.api_key = {"authorization": f"Bearer {token}"}
     return Kube(kubernetes.client.ApiClient(configuration))
+
+
+def unreachable(kube: Kube, *, timeout: float) -> str | None:
+    """Why the API server cannot be used right now (for readiness), or None when it answers."""
+    try:
+        kubernetes.client.VersionApi(kube.api_client).get_code(_request_timeout=timeout)
+    except Exception as exc:
+        # Any failure means "not ready"; its class is enough for the probe's one line.
+        return f"cannot reach the Kubernetes API at {kube.host}: {exc.__class__.__name__}"
+    return None

@@ -15,8 +15,8 @@ from pathlib import Path
 import typer
 
 from bot.cli.run import chat_loop
+from bot.compose import build_pipeline
 from bot.lifecycle import Button, Lifecycle
-from bot.services import build_pipeline
 from core.policy import PolicyError
 from core.settings import Settings
 from core.store import Actor, Experiment, StoreError

@@ -11,8 +11,8 @@ from typing import Annotated
 
 import typer
 
+from bot.compose import build_pipeline
 from bot.pipeline import Pipeline
-from bot.services import build_pipeline
 from core.policy import PolicyError
 from core.settings import Settings
 from core.store import Actor, Source, StoreError

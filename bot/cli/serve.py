@@ -13,7 +13,7 @@ import typer
 import uvicorn
 from pydantic import ValidationError
 
-from bot.services import build_pipeline
+from bot.compose import build_pipeline
 from bot.slack.config import slack_problems
 from core.policy import PolicyError
 from core.settings import Settings

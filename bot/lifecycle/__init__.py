@@ -7,7 +7,7 @@ One entry point, built where the service starts (the FastAPI lifespan, or ``mesh
     ...
     lifecycle.stop()    # steps down and releases the lease, so another replica takes over at once
 
-Every replica builds one; the replica holding the Lease (bot.lifecycle.leader) runs the scheduler.
+Every replica builds one; the replica holding the Lease (mesh.lease) runs the scheduler.
 On becoming leader it reconciles: experiments that expired while no leader ran are reverted at
 once (``reverted after restart``), the others are armed, half-ended ones finished, missed schedule
 runs reported, and one reaper pass sweeps the cluster.
@@ -39,7 +39,6 @@ from apscheduler.triggers.cron import CronTrigger
 from bot.lifecycle import jobs
 from bot.lifecycle.digest import digest_text
 from bot.lifecycle.expiry import Expiries
-from bot.lifecycle.leader import LeaseElector, LeaseRecord
 from bot.lifecycle.notify import BackgroundNotifier, Button, LogNotifier, Notifier, RecordingNotifier, deliver
 from bot.lifecycle.reaper import ReapReport, reap
 from bot.lifecycle.revert import DATABASE_ERRORS
@@ -51,6 +50,7 @@ from core.settings import Settings
 from core.store import Store
 from mesh.errors import MeshError
 from mesh.kube import Kube
+from mesh.lease import LeaseElector, LeaseRecord
 
 __all__ = [
     "DIGEST_JOB",

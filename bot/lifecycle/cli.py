@@ -10,9 +10,9 @@ from types import FrameType
 
 import typer
 
+from bot.compose import build_pipeline
 from bot.lifecycle import Lifecycle
 from bot.lifecycle.notify import LogNotifier
-from bot.services import build_pipeline
 from core.policy import PolicyError
 from core.settings import Settings
 from core.store import StoreError

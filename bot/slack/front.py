@@ -20,18 +20,21 @@ from typing import Any
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.confirm import Pending, PendingConfirmations
-from bot.metrics import Metrics, verb_label
+from bot.events import Published
+from bot.metrics import Metrics
 from bot.pipeline import Pipeline, Unconfirmed
 from bot.slack import messages, render
 from bot.slack.client import webhook_client
 from bot.slack.threads import SLACK_FAILURES, Threads
-from core.store import Actor, Experiment, ExperimentState, Source, list_active
+from core.store import Actor, ExperimentState, Source
 from handlers.reply import Reply
 
 log = logging.getLogger(__name__)
 
 # response_url takes 5 posts in 30 minutes; keep one for a later answer to a question.
 MAX_RESPONSE_URL_PAGES = 4
+# A thread update is a few Slack calls, each retried on 429 within the client.
+FOLLOW_TIMEOUT_SECONDS = 60.0
 _LIVE = (ExperimentState.ACTIVE.value, ExperimentState.ENDING.value)
 
 
@@ -137,7 +140,6 @@ class SlackFront:
                 channel=taken.channel,
                 why=why,
             )
-            self.metrics.commands.labels(verb_label(taken.text), "refused", "slack").inc()
             await self._replace(origin, render.answered(taken, f":no_entry_sign: {why}"), why)
 
     async def expire_questions(self) -> int:
@@ -187,9 +189,8 @@ class SlackFront:
     async def run(
         self, text: str, origin: Origin, *, confirmed_by: Actor | None = None
     ) -> tuple[Reply, bool]:
-        """Run through the pipeline, then keep fault threads in step. Returns the reply and
-        whether it was already shown (in a new fault's thread)."""
-        before = await asyncio.to_thread(self._threaded_live, text)
+        """Run through the pipeline (whose events keep fault threads in step, see ``follow``).
+        Returns the reply and whether it was already shown (in a new fault's thread)."""
         reply = await asyncio.to_thread(
             self.pipeline.run,
             text,
@@ -199,48 +200,41 @@ class SlackFront:
             on_progress=_log_progress,
             confirmed_by=confirmed_by,
         )
-        outcome = "held" if isinstance(reply, Unconfirmed) else reply.outcome
-        self.metrics.commands.labels(verb_label(text), outcome, "slack").inc()
         if isinstance(reply, Unconfirmed):
             return reply, False
-        delivered = await self.sync_threads(before, reply, by=origin.actor)
-        return reply, delivered
+        started = [e.experiment_id for e in reply.events if e.kind == "started"]
+        if not (reply.ok and started):
+            return reply, False
+        experiment = await asyncio.to_thread(self.threads.load, started[0])
+        return reply, experiment is not None and experiment.thread_ts is not None
 
-    async def sync_threads(self, before: dict[str, Experiment], reply: Reply, *, by: Actor) -> bool:
-        """Start a new fault's thread, redraw an extended one, finish the ones that ended.
-        True when the reply itself went into a new thread."""
-        delivered = False
-        by_id = by.user_id if by.team_id else None
-        if reply.ok and reply.experiment_id:
-            experiment = await asyncio.to_thread(self.threads.load, reply.experiment_id)
-            if experiment is not None and experiment.state == ExperimentState.ACTIVE.value:
-                if experiment.thread_ts is None and experiment.id not in before:
-                    delivered = await self.threads.start(experiment.id, details=reply.text) is not None
-                elif experiment.thread_ts is not None:
-                    await self.threads.refresh_parent(experiment)
-                    await self.threads.post_to_thread(experiment, reply.text, by=by_id)
-        # The reply's own experiment too: its thread may have been remembered after `before` was read.
-        ended = list(before)
-        if reply.experiment_id and reply.experiment_id not in before:
-            ended.append(reply.experiment_id)
-        for experiment_id in ended:
-            experiment = await asyncio.to_thread(self.threads.load, experiment_id)
-            if experiment is None or experiment.state in _LIVE or experiment.thread_ts is None:
-                continue
-            lines = [line for line in reply.text.splitlines() if experiment_id in line] or [reply.text]
-            await self.threads.post_to_thread(experiment, "\n".join(lines), by=by_id)
+    def follow(self, published: Published) -> None:
+        """The pipeline's experiment events, said in the experiments' threads. Called in the thread
+        that ran the command (any transport's), so it waits here for Slack, not on the event loop."""
+        if published.source == Source.SCHEDULER:
+            # The lifecycle opens scheduled faults' threads and reports into them itself.
+            return
+        asyncio.run_coroutine_threadsafe(self._follow(published), self.threads.require_loop()).result(
+            FOLLOW_TIMEOUT_SECONDS
+        )
+
+    async def _follow(self, published: Published) -> None:
+        event, actor = published.event, published.actor
+        by = actor.user_id if actor.team_id else None
+        experiment = await asyncio.to_thread(self.threads.load, event.experiment_id)
+        if experiment is None:
+            return
+        if event.kind == "started":
+            if experiment.thread_ts is None and experiment.state == ExperimentState.ACTIVE.value:
+                await self.threads.start(experiment.id, details=event.text)
+        elif experiment.thread_ts is None:
+            return
+        elif event.kind == "extended":
+            await self.threads.refresh_parent(experiment)
+            await self.threads.post_to_thread(experiment, event.text, by=by)
+        elif experiment.state not in _LIVE:
+            await self.threads.post_to_thread(experiment, event.text, by=by)
             await self.threads.finish_parent(experiment, messages.how_it_ended(experiment))
-        return delivered
-
-    def threaded_live(self, text: str) -> dict[str, Experiment]:
-        return self._threaded_live(text)
-
-    def _threaded_live(self, text: str) -> dict[str, Experiment]:
-        # Only fault commands end or extend experiments; skip the query for everything else.
-        if verb_label(text) != "fault":
-            return {}
-        with self.pipeline.store.read() as session:
-            return {e.id: e for e in list_active(session=session) if e.thread_ts}
 
     async def _button_command(self, text: str, origin: Origin) -> None:
         async with self._tracked():

@@ -8,8 +8,8 @@ import time
 
 from kubernetes.client import V1LeaseSpec
 
-from bot.lifecycle.leader import LeaseElector
 from mesh.kube import Kube
+from mesh.lease import LeaseElector
 
 from .conftest import Env, wait_for
 

@@ -141,7 +141,7 @@ def test_an_unanswered_question_expires_and_is_withdrawn(make_slack_app: Callabl
         # The sweeper withdraws questions nobody pressed at all.
         ask(slack, "fault abort 503 voting-svc.emojivoto-istio 90%")
         time.sleep(0.3)
-        assert http.portal.call(app.app.state.services.front.expire_questions) == 1  # type: ignore[union-attr]
+        assert http.portal.call(app.app.state.parts.front.expire_questions) == 1  # type: ignore[union-attr]
         rows = wait_audit(app.store, 2)
     assert rows[-1].command == "fault abort 503 voting-svc.emojivoto-istio 90%"
     assert app.fake.calls_to("chat.postMessage") == []
@@ -155,7 +155,7 @@ def test_an_expired_approval_loses_its_button_in_the_channel(make_slack_app: Cal
         slack.command("fault delay 3s web-svc.emojivoto-istio")
         question = slack.fake.wait_for_call("chat.postMessage", "Approval needed")[0]
         time.sleep(0.3)
-        assert http.portal.call(app.app.state.services.front.expire_questions) == 1  # type: ignore[union-attr]
+        assert http.portal.call(app.app.state.parts.front.expire_questions) == 1  # type: ignore[union-attr]
         update = slack.fake.wait_for_call("chat.update", "not confirmed in time")[0]
     assert update.params["channel"] == question.params["channel"]
     assert buttons(update.blocks) == {}

@@ -40,7 +40,7 @@ class Replica:
 
     @property
     def front(self) -> SlackFront:
-        front: SlackFront | None = self.http.app.state.services.front  # type: ignore[attr-defined]
+        front: SlackFront | None = self.http.app.state.parts.front  # type: ignore[attr-defined]
         assert front is not None
         return front
 

@@ -1,4 +1,4 @@
-"""The composition root: settings in, a ready Pipeline out (store, cluster client, policy, installer).
+"""The composition root: settings in, a ready Pipeline out (store, clusters, policy, installers).
 
 Built where a process starts (CLI command, app lifespan), never at import time, so tests can build
 their own from a playground and a temporary database.
@@ -6,14 +6,13 @@ their own from a playground and a temporary database.
 
 from __future__ import annotations
 
-import os
-
 from bot.pipeline import Pipeline
-from core.policy import load_policy
+from core.policy import Policy, load_policy
 from core.settings import Settings
 from core.store import open_store
+from mesh.clusters import Clusters
 from mesh.install import Installer, IstioctlInstaller, JobInstaller
-from mesh.kube import Kube, connect
+from mesh.kube import Kube
 
 
 def build_installer(settings: Settings, kube: Kube, *, kubeconfig: str | None = None) -> Installer:
@@ -34,27 +33,31 @@ def build_installer(settings: Settings, kube: Kube, *, kubeconfig: str | None = 
     )
 
 
+def clusters_of(policy: Policy, settings: Settings) -> Clusters:
+    """The clusters the policy names (its default one at least), not yet connected."""
+    return Clusters(policy.clusters, default=policy.default_cluster, context=settings.kube_context)
+
+
 def build_pipeline(settings: Settings) -> Pipeline:
     """Raises PolicyError, StoreError or MeshError with one line saying what to fix."""
     policy = load_policy(settings.policy_file)
     store = open_store(settings.database_url, auto_migrate=settings.auto_migrate)
+    clusters = clusters_of(policy, settings)
     try:
-        cluster = policy.clusters.get(policy.default_cluster)
-        kubeconfig = (
-            str(cluster.kubeconfig) if cluster and cluster.kubeconfig else os.environ.get("KUBECONFIG")
-        )
-        kube = connect(
-            kubeconfig=kubeconfig,
-            context=settings.kube_context or (cluster.context if cluster else None),
-        )
+        # The default cluster is connected now, so a broken configuration says so at start-up.
+        kube = clusters.kube()
     except BaseException:
         store.dispose()
         raise
-    installer = build_installer(settings, kube, kubeconfig=kubeconfig)
+
+    def installer_for(name: str, cluster_kube: Kube) -> Installer:
+        return build_installer(settings, cluster_kube, kubeconfig=clusters.kubeconfig_of(name))
+
     return Pipeline(
         store=store,
         kube=kube,
         policy=policy,
         cluster=policy.default_cluster,
-        services={"installer": installer},
+        clusters=clusters,
+        installer_for=installer_for,
     )
