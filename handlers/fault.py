@@ -235,7 +235,7 @@ def handle(command: FaultCommand, ctx: Context) -> Reply:
 def _spec(command: InjectCommand, ctx: Context, target: Target) -> FaultSpec:
     limits = ctx.policy.faults
     if command.percentage > limits.max_percentage:
-        typed = any(parse.is_percentage(word) for word in parse.words(ctx.command_text))
+        typed = command.percentage_given
         hint = (
             "" if typed else f" (100% unless a percentage is given: add one, e.g. {limits.max_percentage:g}%)"
         )
