@@ -1,10 +1,11 @@
 """Who may run what from Slack: roles from the policy file, decided on team id + user id.
 
-Three roles, each including the one below: ``viewer`` looks (status, fault list, audit, dashboard,
-help), ``operator`` changes a namespace (fault, expose, inject, use — only in the namespaces its
-binding lists), ``admin`` changes the mesh (install, uninstall, mtls, fault clear all) and may act
-in the policy's protected namespaces. Subjects are user ids and user groups, never display names:
-a name can be changed by its owner, an id cannot.
+Three roles, each including the one below: ``viewer`` looks, ``operator`` changes a namespace (only
+the namespaces its binding lists), ``admin`` changes the mesh and may act in the policy's protected
+namespaces. Which role a command needs, and in which namespace, is the verb's own declaration
+(``rules(command) -> Access``, handlers/verb.py), read here through the registry; this module
+knows no verb. Subjects are user ids and user groups, never display names: a name can be changed
+by its owner, an id cannot.
 
 ``RoleAuthorizer`` plugs into ``Pipeline.authorize``; the CLI, a local administrator, passes none.
 """
@@ -12,44 +13,19 @@ a name can be changed by its owner, an id cannot.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from core.policy import Policy, RoleBinding, RoleName
-from core.store import Actor, ExperimentNotFound, ScheduleNotFound, get_binding, get_experiment, get_schedule
-from handlers import fault
+from core.store import Actor
+from handlers import VERBS, Registered
 from handlers.context import Context
-from handlers.errors import UsageError
-from handlers.parse import ParseError, words
+from handlers.verb import Access, Everywhere
 
 log = logging.getLogger(__name__)
 
 RANK: dict[RoleName, int] = {"viewer": 0, "operator": 1, "admin": 2}
-
-# Verbs not listed need admin: a verb added later is locked until someone decides who may use it.
-VERB_ROLES: dict[str, RoleName] = {
-    "help": "viewer",
-    "status": "viewer",
-    "audit": "viewer",
-    "dashboard": "viewer",
-    "schedules": "viewer",
-    "fault": "operator",
-    "expose": "operator",
-    "unexpose": "operator",
-    "inject": "operator",
-    "uninject": "operator",
-    "use": "operator",
-    "schedule": "operator",
-    "unschedule": "operator",
-    "pause": "operator",
-    "resume": "operator",
-    "skip": "operator",
-    "postpone": "operator",
-    "install": "admin",
-    "uninstall": "admin",
-    "mtls": "admin",
-}
 
 
 @dataclass(frozen=True)
@@ -66,67 +42,29 @@ class Requirement:
         return f"the {self.role} role{where}"
 
 
-def target_namespace(verb: str, command: Any, ctx: Context) -> str | None:
-    """The namespace a command acts on, as its handler will resolve it, or None when it names none.
-
-    Commands are read by shape, not type, so verbs added by other modules work unchanged: an
-    explicit ``namespace``, a ``service`` reference carrying one, or an experiment id whose
-    experiment lives in one; then the channel's default.
-    """
-    explicit = getattr(command, "namespace", None)
-    if isinstance(explicit, str) and explicit:
-        return explicit
-    service = getattr(command, "service", None)
-    service_namespace = getattr(service, "namespace", None)
-    if isinstance(service_namespace, str) and service_namespace:
-        return service_namespace
-    experiment_id = getattr(command, "experiment_id", None)
-    if isinstance(experiment_id, str) and experiment_id:
-        with ctx.store.read() as session:
-            try:
-                return get_experiment(session=session, experiment_id=experiment_id).namespace
-            except ExperimentNotFound:
-                return None
-    schedule_id = getattr(command, "schedule_id", None)
-    if isinstance(schedule_id, str) and schedule_id:
-        return _schedule_namespace(schedule_id, ctx)
-    return ctx.default_namespace()
+def rules_of(verb: str, command: Any, verbs: Mapping[str, Registered] = VERBS) -> Access:
+    """The rules ``verb`` declares for ``command``. The pipeline refuses unknown verbs before it
+    asks, so an unregistered one here is a bug: a KeyError, never a guessed role."""
+    return verbs[verb].rules(command)
 
 
-def _schedule_namespace(schedule_id: str, ctx: Context) -> str | None:
-    """The namespace a scheduled fault command acts on: named in it, else its channel's default."""
-    with ctx.store.read() as session:
-        try:
-            schedule = get_schedule(session=session, schedule_id=schedule_id)
-        except ScheduleNotFound:
-            return None
-        text, channel = schedule.command, schedule.channel
-        binding = get_binding(session=session, channel=channel) if channel else None
-    try:
-        parts = words(text)
-        inner = fault.parse_args(parts[1:] if parts[:1] == ["fault"] else parts)
-    except (ParseError, UsageError):
-        return None
-    named = getattr(getattr(inner, "service", None), "namespace", None)
-    return named or (binding.namespace if binding is not None else ctx.policy.default_namespace)
+def requirement(
+    verb: str, command: Any, ctx: Context, verbs: Mapping[str, Registered] = VERBS
+) -> Requirement:
+    return required(rules_of(verb, command, verbs), ctx)
 
 
-def requirement(verb: str, command: Any, ctx: Context) -> Requirement:
-    role = VERB_ROLES.get(verb, "admin")
-    # `fault list` only looks; `fault clear all` reaches into every namespace.
-    if isinstance(command, fault.ListCommand):
-        return Requirement("viewer")
-    # `mtls` without a mode only shows the effective modes.
-    if verb == "mtls" and getattr(command, "mode", "set") is None:
-        return Requirement("viewer")
-    if isinstance(command, fault.ClearCommand) and command.everything:
-        return Requirement("admin", because="it clears faults in every namespace")
-    if role == "viewer":
-        return Requirement("viewer")
-    namespace = target_namespace(verb, command, ctx)
+def required(access: Access, ctx: Context) -> Requirement:
+    """The role and namespace a command's declared rules come to under the channel's policy."""
+    if access.read_only:
+        return Requirement(access.role)
+    if isinstance(access.where, Everywhere):
+        return Requirement(access.role, because=access.where.because)
+    assert access.where is not None  # Access refuses a changing command without one
+    namespace = access.where.namespace(ctx)
     if namespace is not None and ctx.policy.is_protected(namespace):
         return Requirement("admin", namespace, because=f"namespace {namespace} is protected by policy")
-    return Requirement(role, namespace)
+    return Requirement(access.role, namespace)
 
 
 # Membership of a Slack user group: (team id, group id, user id) → member?
@@ -140,11 +78,12 @@ def _no_groups(team_id: str | None, group: str, user_id: str) -> bool:
 class RoleAuthorizer:
     """``Pipeline.authorize`` for Slack: None to allow, else a denial naming the role needed."""
 
-    def __init__(self, groups: GroupLookup = _no_groups) -> None:
+    def __init__(self, groups: GroupLookup = _no_groups, verbs: Mapping[str, Registered] = VERBS) -> None:
         self._groups = groups
+        self._verbs = verbs
 
     def __call__(self, verb: str, command: Any, ctx: Context) -> str | None:
-        needed = requirement(verb, command, ctx)
+        needed = requirement(verb, command, ctx, self._verbs)
         if self.allows(ctx.policy, ctx.actor, needed, channel=ctx.channel):
             return None
         held = self.roles_of(ctx.policy, ctx.actor, channel=ctx.channel)

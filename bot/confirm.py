@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.authz import requirement, target_namespace
+from bot.authz import required, rules_of
 from core.clock import utcnow
 from core.store import (
     Actor,
@@ -29,9 +29,8 @@ from core.store import (
     take_confirmation,
     take_expired_confirmations,
 )
-from handlers import fault
 from handlers.context import Context
-from handlers.parse import ParseError, words
+from handlers.verb import Access, Everywhere
 
 
 @dataclass(frozen=True)
@@ -50,43 +49,36 @@ def _matches(pattern: str, command_words: list[str]) -> bool:
 def needs_confirmation(verb: str, command: Any, ctx: Context) -> Question | None:
     """The question to ask before ``command`` runs, or None to run it at once."""
     rules = ctx.policy.confirm
-    try:
-        typed = [w.lower() for w in words(ctx.command_text)]
-    except ParseError:
-        return None
-    if typed[:1] == ["/mesh"]:
-        typed = typed[1:]
+    typed = [w.lower() for w in ctx.words]
     reasons = [f"`{p}` always asks first" for p in rules.commands if _matches(p, typed)]
-    # A scheduled fault is judged as the fault it will inject.
-    inject = command if isinstance(command, fault.InjectCommand) else getattr(command, "inject", None)
-    if isinstance(inject, fault.InjectCommand):
-        namespace = target_namespace("fault", inject, ctx)
-        if inject.kind == "abort" and inject.percentage >= rules.abort_percentage:
+    access = rules_of(verb, command)
+    if access.starts is not None:
+        starts = access.starts
+        if starts.kind == "abort" and starts.percentage >= rules.abort_percentage:
             threshold = rules.abort_percentage
             reasons.append(
-                f"it aborts {inject.percentage:g}% of requests (the policy asks from {threshold:g}%)"
+                f"it aborts {starts.percentage:g}% of requests (the policy asks from {threshold:g}%)"
             )
+        assert access.where is not None  # Access refuses a changing command without one
+        namespace = access.where.namespace(ctx)
         if namespace in ctx.policy.production_namespaces:
             reasons.append(f"{namespace} is a production namespace")
-    two_person = _needs_second_person(verb, command, ctx)
+    two_person = _needs_second_person(access, ctx)
     if not reasons and not two_person:
         return None
     if two_person:
         reasons.append("a second person must approve changes in this namespace")
-    return Question(f"Run `{' '.join(typed)}`? Asking because {'; '.join(reasons)}.", two_person=two_person)
+    shown = " ".join(typed) or ctx.command_text
+    return Question(f"Run `{shown}`? Asking because {'; '.join(reasons)}.", two_person=two_person)
 
 
-def _needs_second_person(verb: str, command: Any, ctx: Context) -> bool:
-    if not ctx.policy.two_person_namespaces:
+def _needs_second_person(access: Access, ctx: Context) -> bool:
+    if not ctx.policy.two_person_namespaces or access.read_only or access.exempt_from_two_person:
         return False
-    needed = requirement(verb, command, ctx)
-    if needed.role == "viewer":
-        return False
-    # Stopping a fault makes things safer; one person must always be able to do it at once.
-    if isinstance(command, fault.ClearCommand) and not command.everything:
-        return False
-    namespace = needed.namespace or target_namespace(verb, command, ctx)
-    return namespace in ctx.policy.two_person_namespaces
+    # Every namespace includes the two-person ones.
+    if isinstance(access.where, Everywhere):
+        return True
+    return required(access, ctx).namespace in ctx.policy.two_person_namespaces
 
 
 @dataclass

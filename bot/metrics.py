@@ -85,4 +85,4 @@ class Metrics:
 
 def verb_label(verb: str | None) -> str:
     """A command's verb as a metric label: known verbs only, so labels stay a small set."""
-    return verb if verb in VERBS else "unknown"
+    return verb if verb is not None and verb in VERBS else "unknown"

@@ -32,8 +32,8 @@ from handlers import VERBS
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.parse import ParseError, words
+from handlers.registry import Registered
 from handlers.reply import Reply
-from handlers.verb import Verb
 from mesh.clusters import Clusters
 from mesh.errors import MeshError
 from mesh.install import Installer
@@ -69,7 +69,7 @@ class Call:
     verb: str | None
     args: list[str]
     confirmed_by: Actor | None = None
-    handler: Verb | None = None
+    handler: Registered | None = None
     command: Any = None
 
 

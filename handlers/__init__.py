@@ -1,11 +1,10 @@
 """One module per /mesh verb: parse → validate → call mesh/ → record → a transport-free Reply.
 
-VERBS is the registry: which module handles which verb, at a glance.
+VERBS is the registry: which module handles which verb and the rules it declared, at a glance.
+A module without ``rules`` stops the import here (handlers.registry.MissingRules).
 """
 
 from __future__ import annotations
-
-from typing import cast
 
 from handlers import (
     audit,
@@ -29,11 +28,10 @@ from handlers import (
     use,
 )
 from handlers import help as help_
-from handlers.verb import Verb
+from handlers.registry import VERBS, Registered, Registry
 
-VERBS: dict[str, Verb] = {
-    cast(Verb, module).VERB: cast(Verb, module)
-    for module in (
+VERBS.fill(
+    (
         help_,
         status,
         use,
@@ -55,4 +53,6 @@ VERBS: dict[str, Verb] = {
         skip,
         postpone,
     )
-}
+)
+
+__all__ = ["VERBS", "Registered", "Registry"]

@@ -9,10 +9,15 @@ from core.store.filters import FILTER_KEYS
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.reply import Reply
+from handlers.verb import READS, Access
 
 VERB = "audit"
 HELP = "query the audit log, e.g. `audit service=web-svc since=24h`"
 USAGE = f"audit [{'|'.join(FILTER_KEYS)}=<value> ...]"
+
+
+def rules(command: AuditCommand) -> Access:
+    return READS
 
 
 @dataclass(frozen=True)

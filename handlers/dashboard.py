@@ -8,11 +8,16 @@ from core.errors import Refused
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.reply import Reply
+from handlers.verb import READS, Access
 
 VERB = "dashboard"
 HELP = "links to Grafana, Kiali, Jaeger, Prometheus or Zipkin"
 DASHBOARDS = ("grafana", "kiali", "jaeger", "prometheus", "zipkin")
 USAGE = f"dashboard [{'|'.join(DASHBOARDS)}]"
+
+
+def rules(command: DashboardCommand) -> Access:
+    return READS
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,17 @@ from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.reply import Reply
+from handlers.verb import Access, Namespace
 from mesh.errors import NotFound
 from mesh.expose import ExposeOptionError, HostTaken, expose
 
 VERB = "expose"
 HELP = "route a host through the ingress gateway to a service (Gateway + VirtualService)"
 USAGE = "expose <service> host=<fqdn> [port=<port>] [gateway=<name>]"
+
+
+def rules(command: ExposeCommand) -> Access:
+    return Access(role="operator", where=Namespace(command.service.namespace))
 
 
 @dataclass(frozen=True)

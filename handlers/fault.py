@@ -36,6 +36,7 @@ from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.parse import format_duration
 from handlers.reply import ExperimentEvent, Reply
+from handlers.verb import READS, Access, Everywhere, Namespace, OfExperiment, Starts
 from mesh.errors import MeshError, NotFound
 from mesh.faults import FaultSpec, InvalidFault, abort_fault, delay_fault
 from mesh.namespaces import require_service
@@ -57,6 +58,24 @@ FORMS = {
     "clear": "fault clear <experiment-id|service|all>",
 }
 USAGE = " | ".join(FORMS.values())
+
+
+def rules(command: FaultCommand) -> Access:
+    match command:
+        case ListCommand():
+            return READS
+        case InjectCommand():
+            where = Namespace(command.service.namespace)
+            return Access(role="operator", where=where, starts=Starts(command.kind, command.percentage))
+        case ExtendCommand():
+            return Access(role="operator", where=OfExperiment(command.experiment_id))
+        case ClearCommand(everything=True):
+            return Access(role="admin", where=Everywhere("it clears faults in every namespace"))
+        case ClearCommand(experiment_id=str(experiment_id)):
+            return Access(role="operator", where=OfExperiment(experiment_id), exempt_from_two_person=True)
+        case ClearCommand(service=service):
+            named = service.namespace if service is not None else None
+            return Access(role="operator", where=Namespace(named), exempt_from_two_person=True)
 
 
 @dataclass(frozen=True)
@@ -216,7 +235,7 @@ def handle(command: FaultCommand, ctx: Context) -> Reply:
 def _spec(command: InjectCommand, ctx: Context, target: Target) -> FaultSpec:
     limits = ctx.policy.faults
     if command.percentage > limits.max_percentage:
-        typed = any(parse.is_percentage(word) for word in parse.words(ctx.command_text))
+        typed = command.percentage_given
         hint = (
             "" if typed else f" (100% unless a percentage is given: add one, e.g. {limits.max_percentage:g}%)"
         )

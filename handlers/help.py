@@ -6,11 +6,17 @@ from dataclasses import dataclass
 
 from handlers.context import Context
 from handlers.errors import UsageError
+from handlers.registry import VERBS
 from handlers.reply import Reply
+from handlers.verb import READS, Access
 
 VERB = "help"
 HELP = "this list; `help <verb>` for one command's form"
 USAGE = "help [<verb>]"
+
+
+def rules(command: HelpCommand) -> Access:
+    return READS
 
 
 @dataclass(frozen=True)
@@ -19,8 +25,6 @@ class HelpCommand:
 
 
 def parse_args(args: list[str]) -> HelpCommand:
-    from handlers import VERBS
-
     if len(args) > 1:
         raise UsageError("name at most one verb", USAGE)
     if args and args[0] not in VERBS:
@@ -29,10 +33,8 @@ def parse_args(args: list[str]) -> HelpCommand:
 
 
 def handle(command: HelpCommand, ctx: Context) -> Reply:
-    from handlers import VERBS
-
     if command.verb is not None:
-        module = VERBS[command.verb]
-        return Reply(f"{module.VERB}: {module.HELP}\nUsage: /mesh {module.USAGE}", ephemeral=True)
-    lines = [f"• `{m.USAGE}` — {m.HELP}" for m in VERBS.values()]
+        record = VERBS[command.verb]
+        return Reply(f"{record.VERB}: {record.HELP}\nUsage: /mesh {record.USAGE}", ephemeral=True)
+    lines = [f"• `{r.USAGE}` — {r.HELP}" for r in VERBS.values()]
     return Reply("meshbot commands (`/mesh help <verb>` for one):\n" + "\n".join(lines), ephemeral=True)

@@ -10,12 +10,17 @@ from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.reply import Reply
+from handlers.verb import Access, Namespace
 from mesh.errors import NotFound
 from mesh.injection import restart_workloads, set_injection, sidecar_report
 
 VERB = "inject"
 HELP = "label a namespace istio-injection=enabled; --restart rolls its workloads to get sidecars"
 USAGE = "inject <namespace> [--restart]"
+
+
+def rules(command: InjectCommand) -> Access:
+    return Access(role="operator", where=Namespace(command.namespace))
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.reply import Reply
+from handlers.verb import Access, Everywhere
 from mesh.install import (
     PROFILES,
     AlreadyInstalled,
@@ -25,6 +26,10 @@ VERB = "install"
 HELP = "install Istio's control plane (istioctl install --set profile=demo -y)"
 USAGE = f"install [profile={'|'.join(PROFILES)}] [revision=<rev>] [--dry-run] [--force]"
 ISTIO_TARGET = Target(namespace="istio-system")
+
+
+def rules(command: InstallCommand) -> Access:
+    return Access(role="admin", where=Everywhere("it changes the control plane every namespace uses"))
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.reply import Reply
+from handlers.verb import READS, Access, Namespace
 from mesh.errors import NotFound
 from mesh.mtls import effective_mtls, set_mtls
 
@@ -17,6 +18,13 @@ VERB = "mtls"
 HELP = "show the effective mTLS mode, or set a namespace to STRICT or PERMISSIVE"
 USAGE = "mtls [<namespace>] | mtls strict|permissive <namespace>"
 MODES = ("strict", "permissive")
+
+
+def rules(command: MtlsCommand) -> Access:
+    if command.mode is None:
+        return READS
+    # Setting a mode can cut every caller without a sidecar off the namespace.
+    return Access(role="admin", where=Namespace(command.namespace))
 
 
 @dataclass(frozen=True)

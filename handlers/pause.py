@@ -11,11 +11,16 @@ from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.reply import Reply
-from handlers.schedule import schedule_id, target_of
+from handlers.schedule import OfSchedule, schedule_id, target_of
+from handlers.verb import Access
 
 VERB = "pause"
 HELP = "pause a scheduled fault command"
 USAGE = "pause <schedule-id>"
+
+
+def rules(command: PauseCommand) -> Access:
+    return Access(role="operator", where=OfSchedule(command.schedule_id))
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,18 @@ from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.reply import Reply
-from handlers.schedule import require_schedule
+from handlers.schedule import OfSchedule, require_schedule
 from handlers.skip import parse_run_reference
+from handlers.verb import Access
 
 VERB = "postpone"
 HELP = "move the next run of a schedule (or the run named after @) later, by 1 h unless by= says"
 USAGE = "postpone <schedule-id>[@<run time>] [by=<duration>]"
 DEFAULT_BY = timedelta(hours=1)
+
+
+def rules(command: PostponeCommand) -> Access:
+    return Access(role="operator", where=OfSchedule(command.schedule_id))
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from apscheduler.triggers.cron import CronTrigger
 
 from core.errors import Refused
-from core.store import Schedule, ScheduleNotFound, create_schedule, get_schedule, next_run
+from core.store import Schedule, ScheduleNotFound, create_schedule, get_binding, get_schedule, next_run
 from core.values import Target
 from domain.schedules import describe_when, local_time
 from handlers import fault, parse
@@ -29,6 +29,7 @@ from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.parse import format_duration
 from handlers.reply import Reply
+from handlers.verb import Access
 
 VERB = "schedule"
 HELP = "run a fault command later: once at a time, or on a cron expression"
@@ -41,6 +42,12 @@ TIME_FORMS = "2026-12-01T14:00 (or with an offset, …+01:00), 2026-12-01 14:00,
 DEFAULT_REMIND = timedelta(minutes=10)
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
 _ID = re.compile(r"^sch-[0-9a-f]{4,}$")
+
+
+def rules(command: ScheduleCommand) -> Access:
+    # Judged as the fault it will inject: that fault's role, namespace and risk.
+    return fault.rules(command.inject)
+
 
 # When: an aware datetime (absolute), a naive one (wall time in the zone), a time of day (its next
 # occurrence in the zone), or a timedelta (from now).
@@ -55,11 +62,6 @@ class ScheduleCommand:
     cron: str | None
     timezone: str
     remind: timedelta | None
-
-    @property
-    def service(self) -> parse.ServiceRef:
-        # Read by bot.authz: a schedule needs the role the fault itself needs, in its namespace.
-        return self.inject.service
 
 
 def parse_args(args: list[str]) -> ScheduleCommand:
@@ -231,3 +233,24 @@ def require_schedule(ctx: Context, wanted: str) -> Reply:
             return Reply("", target=target_of(get_schedule(session=session, schedule_id=wanted), ctx.cluster))
         except ScheduleNotFound:
             raise Refused(f"there is no schedule {wanted}") from None
+
+
+@dataclass(frozen=True)
+class OfSchedule:
+    """Where a schedule verb acts (handlers.verb.Where): the namespace its fault runs in, named in
+    its command (as every schedule made now is), else its channel's default; None for an unknown id
+    (the handler then refuses)."""
+
+    schedule_id: str
+
+    def namespace(self, ctx: Context) -> str | None:
+        with ctx.store.read() as session:
+            try:
+                schedule = get_schedule(session=session, schedule_id=self.schedule_id)
+            except ScheduleNotFound:
+                return None
+            named = target_of(schedule).namespace
+            if named:
+                return named
+            binding = get_binding(session=session, channel=schedule.channel) if schedule.channel else None
+            return binding.namespace if binding is not None else ctx.policy.default_namespace

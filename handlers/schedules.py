@@ -13,12 +13,17 @@ from handlers.errors import UsageError
 from handlers.parse import format_duration
 from handlers.reply import Reply
 from handlers.schedule import describe_when, local_time
+from handlers.verb import READS, Access
 
 VERB = "schedules"
 HELP = "list scheduled fault commands and when they run next"
 USAGE = "schedules [all]"
 # More skipped runs in a row than this is absurd; stop looking and show the next one anyway.
 _MAX_SKIPPED = 50
+
+
+def rules(command: SchedulesCommand) -> Access:
+    return READS
 
 
 @dataclass(frozen=True)

@@ -12,11 +12,16 @@ from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.reply import Reply
-from handlers.schedule import require_schedule, schedule_id
+from handlers.schedule import OfSchedule, require_schedule, schedule_id
+from handlers.verb import Access
 
 VERB = "skip"
 HELP = "skip the next run of a schedule (or the run named after @)"
 USAGE = "skip <schedule-id>[@<run time>]"
+
+
+def rules(command: SkipCommand) -> Access:
+    return Access(role="operator", where=OfSchedule(command.schedule_id))
 
 
 @dataclass(frozen=True)

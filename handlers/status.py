@@ -12,12 +12,17 @@ from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.parse import format_duration
 from handlers.reply import Reply
+from handlers.verb import READS, Access
 from mesh.overview import mesh_overview
 from mesh.virtualservices import list_marked_faults
 
 VERB = "status"
 HELP = "control plane, sidecar coverage, exposed hosts and active faults"
 USAGE = "status [<namespace>]"
+
+
+def rules(command: StatusCommand) -> Access:
+    return READS
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,18 @@ from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.reply import Reply
+from handlers.verb import CHANNEL_NAMESPACE, Access
 from mesh.expose import unexpose
 
 VERB = "unexpose"
 HELP = "remove the Gateway and VirtualService meshbot made for a host"
 USAGE = "unexpose <host>"
+
+
+def rules(command: UnexposeCommand) -> Access:
+    # A host names no namespace (its routes are found cluster-wide): whoever answers for the
+    # channel's namespace may take it down.
+    return Access(role="operator", where=CHANNEL_NAMESPACE)
 
 
 @dataclass(frozen=True)

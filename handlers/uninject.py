@@ -6,10 +6,15 @@ from handlers.context import Context
 from handlers.inject import InjectCommand, parse_namespace_command
 from handlers.inject import handle as handle_injection
 from handlers.reply import Reply
+from handlers.verb import Access, Namespace
 
 VERB = "uninject"
 HELP = "remove a namespace's istio-injection label; --restart rolls its workloads without sidecars"
 USAGE = "uninject <namespace> [--restart]"
+
+
+def rules(command: InjectCommand) -> Access:
+    return Access(role="operator", where=Namespace(command.namespace))
 
 
 def parse_args(args: list[str]) -> InjectCommand:

@@ -10,11 +10,16 @@ from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.install import ISTIO_TARGET, installer, result_reply
 from handlers.reply import Reply
+from handlers.verb import Access, Everywhere
 from mesh.install import InstallOptionError, NotInstalled, validate_revision
 
 VERB = "uninstall"
 HELP = "remove Istio's control plane (all revisions unless one is named)"
 USAGE = "uninstall [revision=<rev>] [--dry-run]"
+
+
+def rules(command: UninstallCommand) -> Access:
+    return Access(role="admin", where=Everywhere("it removes the control plane every namespace uses"))
 
 
 @dataclass(frozen=True)

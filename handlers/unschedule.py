@@ -11,11 +11,16 @@ from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.reply import Reply
-from handlers.schedule import require_schedule, schedule_id
+from handlers.schedule import OfSchedule, require_schedule, schedule_id
+from handlers.verb import Access
 
 VERB = "unschedule"
 HELP = "delete a scheduled fault command"
 USAGE = "unschedule <schedule-id>"
+
+
+def rules(command: UnscheduleCommand) -> Access:
+    return Access(role="operator", where=OfSchedule(command.schedule_id))
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.reply import Reply
+from handlers.verb import Access, Namespace
 from mesh.clusters import UnknownCluster
 from mesh.errors import NotFound
 from mesh.namespaces import require_namespace
@@ -18,6 +19,10 @@ from mesh.namespaces import require_namespace
 VERB = "use"
 HELP = "bind this channel's default namespace"
 USAGE = "use <namespace> [cluster=<name>]"
+
+
+def rules(command: UseCommand) -> Access:
+    return Access(role="operator", where=Namespace(command.namespace))
 
 
 @dataclass(frozen=True)

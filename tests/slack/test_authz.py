@@ -1,8 +1,7 @@
-"""Roles and confirmation rules for every verb, including verbs registered by other modules."""
+"""Roles and confirmation rules for Slack users, read from each verb's declared rules."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -11,19 +10,11 @@ from bot.authz import RoleAuthorizer, requirement
 from bot.confirm import needs_confirmation
 from core.policy import Policy
 from core.store import Actor, Source, Store
+from handlers import VERBS
 from handlers.context import Context
-from handlers.fault import parse_args as fault_args
 
 from .conftest import ROLES
 from .fake_slack import TEAM_ID
-
-
-@dataclass(frozen=True)
-class Named:
-    """A command as another verb module might shape it: by attribute, not by type."""
-
-    namespace: str | None = None
-    mode: str | None = None
 
 
 def ctx(
@@ -34,6 +25,7 @@ def ctx(
         source=Source.SLACK,
         channel=channel,
         command_text=text,
+        words=tuple(text.split()),
         request_id="r",
         kube=None,  # type: ignore[arg-type]  # authorization never reaches the cluster
         store=store,
@@ -41,33 +33,45 @@ def ctx(
     )
 
 
+def expose(namespace: str) -> Any:
+    return VERBS["expose"].parse_args([f"web-svc.{namespace}", "host=web.test"])
+
+
+def install() -> Any:
+    return VERBS["install"].parse_args([])
+
+
 @pytest.mark.parametrize(
-    ("verb", "command", "role"),
+    ("text", "role"),
     [
-        ("status", Named(), "viewer"),
-        ("install", Named(), "admin"),
-        ("uninstall", Named(), "admin"),
-        ("mtls", Named("emojivoto-istio", "strict"), "admin"),
-        ("expose", Named("emojivoto-istio"), "operator"),
-        ("inject", Named("emojivoto-istio"), "operator"),
-        ("inject", Named("istio-system"), "admin"),  # protected by the default policy
-        ("brand-new-verb", Named(), "admin"),
+        ("status", "viewer"),
+        ("install", "admin"),
+        ("uninstall", "admin"),
+        ("mtls emojivoto-istio", "viewer"),
+        ("mtls strict emojivoto-istio", "admin"),
+        ("expose web-svc.emojivoto-istio host=a.test", "operator"),
+        ("inject emojivoto-istio", "operator"),
+        ("inject istio-system", "admin"),  # protected by the default policy
+        ("fault list", "viewer"),
+        ("fault clear all", "admin"),
     ],
 )
-def test_each_verb_needs_its_role(store: Store, verb: str, command: Named, role: str) -> None:
-    assert requirement(verb, command, ctx(store, "U0OPS", verb)).role == role
+def test_each_verb_needs_its_role(store: Store, text: str, role: str) -> None:
+    verb, *args = text.split()
+    command = VERBS[verb].parse_args(args)
+    assert requirement(verb, command, ctx(store, "U0OPS", text)).role == role
 
 
 def test_an_operator_is_limited_to_its_namespaces_and_a_denial_says_what_to_ask_for(store: Store) -> None:
     authorize = RoleAuthorizer()
-    assert authorize("expose", Named("emojivoto-istio"), ctx(store, "U0OPS", "expose")) is None
-    denial = authorize("expose", Named("default"), ctx(store, "U0OPS", "expose"))
+    assert authorize("expose", expose("emojivoto-istio"), ctx(store, "U0OPS", "expose")) is None
+    denial = authorize("expose", expose("default"), ctx(store, "U0OPS", "expose"))
     assert denial == (
         "`expose` needs the operator role in namespace default; you have: operator in emojivoto-istio, "
         "viewer. Ask an admin to add you to `roles.operator` in meshbot's policy file."
     )
-    assert authorize("install", Named(), ctx(store, "U0ADMIN", "install")) is None
-    assert "needs the admin role" in (authorize("install", Named(), ctx(store, "U0OPS", "install")) or "")
+    assert authorize("install", install(), ctx(store, "U0ADMIN", "install")) is None
+    assert "needs the admin role" in (authorize("install", install(), ctx(store, "U0OPS", "install")) or "")
 
 
 def test_a_role_can_be_limited_to_channels(store: Store) -> None:
@@ -75,9 +79,9 @@ def test_a_role_can_be_limited_to_channels(store: Store) -> None:
         "roles": {"operator": {"users": ["U0OPS"], "channels": ["C0CHAOS"]}, "viewer": {"users": ["*"]}}
     }
     authorize = RoleAuthorizer()
-    assert authorize("expose", Named("x"), ctx(store, "U0OPS", "expose", policy)) is None
+    assert authorize("expose", expose("x"), ctx(store, "U0OPS", "expose", policy)) is None
     assert (
-        authorize("expose", Named("x"), ctx(store, "U0OPS", "expose", policy, channel="C0GENERAL"))
+        authorize("expose", expose("x"), ctx(store, "U0OPS", "expose", policy, channel="C0GENERAL"))
         is not None
     )
 
@@ -86,7 +90,7 @@ def test_a_group_lookup_that_fails_denies_instead_of_failing(store: Store) -> No
     def broken(team: str | None, group: str, user: str) -> bool:
         raise OSError("Slack is down")
 
-    denial = RoleAuthorizer(broken)("install", Named(), ctx(store, "U0SRE1", "install"))
+    denial = RoleAuthorizer(broken)("install", install(), ctx(store, "U0SRE1", "install"))
     assert denial is not None and "needs the admin role" in denial
 
 
@@ -95,14 +99,15 @@ def test_a_group_lookup_that_fails_denies_instead_of_failing(store: Store) -> No
     [
         ("install", True),
         ("uninstall", True),
-        ("mtls emojivoto-istio strict", True),
-        ("mtls emojivoto-istio permissive", False),
+        ("mtls strict emojivoto-istio", True),
+        ("mtls permissive emojivoto-istio", False),
         ("status", False),
     ],
 )
 def test_the_policy_lists_commands_that_always_ask(store: Store, text: str, asks: bool) -> None:
-    verb = text.split()[0]
-    assert (needs_confirmation(verb, Named(), ctx(store, "U0ADMIN", text)) is not None) is asks
+    verb, *args = text.split()
+    command = VERBS[verb].parse_args(args)
+    assert (needs_confirmation(verb, command, ctx(store, "U0ADMIN", text)) is not None) is asks
 
 
 @pytest.mark.parametrize(
@@ -116,5 +121,5 @@ def test_the_policy_lists_commands_that_always_ask(store: Store, text: str, asks
     ],
 )
 def test_faults_ask_from_the_policy_threshold(store: Store, text: str, asks: bool) -> None:
-    command = fault_args(text.split())
+    command = VERBS["fault"].parse_args(text.split())
     assert (needs_confirmation("fault", command, ctx(store, "U0OPS", f"fault {text}")) is not None) is asks
