@@ -6,7 +6,6 @@ COPY bot bot
 COPY handlers handlers
 COPY mesh mesh
 COPY migrations migrations
-COPY playground playground
 RUN pip install --no-cache-dir . && useradd --uid 10001 meshbot
 USER 10001
 ENTRYPOINT ["meshbot"]
