@@ -2,11 +2,12 @@
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
-COPY bot bot
-COPY handlers handlers
+COPY core core
 COPY mesh mesh
+COPY domain domain
+COPY handlers handlers
+COPY bot bot
 COPY migrations migrations
-COPY playground playground
 RUN pip install --no-cache-dir . && useradd --uid 10001 meshbot
 USER 10001
 ENTRYPOINT ["meshbot"]

@@ -10,9 +10,12 @@ TEST_DEBS := postgresql
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# The playground is a distribution of its own (playground/pyproject.toml), kept out of meshbot's
+# wheel; the tests and `make demo` import it, so every venv gets it, editable.
+$(STAMP): pyproject.toml playground/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ./playground
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

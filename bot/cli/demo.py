@@ -14,6 +14,7 @@ from pathlib import Path
 
 import typer
 
+from bot.cli.playground import playground_required
 from bot.cli.run import chat_loop
 from bot.compose import build_pipeline
 from bot.lifecycle import Button, Lifecycle
@@ -28,7 +29,8 @@ DEMO_POLICY = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "policy.
 
 def demo() -> None:
     """Start a playground with the write-up's cluster and chat with meshbot against it."""
-    from playground import runner
+    with playground_required():
+        from playground import runner
 
     DEMO_DIR.mkdir(exist_ok=True)
     playground = runner.start("article")

@@ -2,19 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 DEMO_DIR = Path(".demo")
+NOT_INSTALLED = "error: the playground is not installed: pip install -e ./playground (make demo does this)"
+
+
+@contextlib.contextmanager
+def playground_required() -> Iterator[None]:
+    """Wraps importing the playground: a missing one is one line and exit 1, not a traceback."""
+    # The playground is a distribution of its own, not in meshbot's wheel or image: a plain
+    # `pip install meshbot` has none.
+    try:
+        yield
+    except ImportError as exc:
+        # Only the playground itself missing; a broken import inside it keeps its traceback.
+        if exc.name != "playground":
+            raise
+        typer.echo(NOT_INSTALLED, err=True)
+        raise typer.Exit(code=1) from None
 
 
 def _serve_until_interrupted(seed: str, port: int, kubeconfig: Path) -> None:
     # Imported here: every other meshbot command starts faster without the playground.
-    from playground import runner
+    with playground_required():
+        from playground import runner
 
     try:
         playground = runner.start(seed, port=port)

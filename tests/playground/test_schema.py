@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 import functools
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 import pytest
@@ -12,7 +12,8 @@ import yaml
 
 from playground.schema import SchemaResult, validate
 
-CRDS = Path(__file__).resolve().parents[2] / "playground" / "data" / "istio-crds.yaml"
+# Through the installed package, not a path in this repository: the playground is its own distribution.
+CRDS = resources.files("playground") / "data" / "istio-crds.yaml"
 
 
 @functools.cache

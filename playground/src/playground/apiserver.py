@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from playground import admission, errors
+from playground.api import Target
+from playground.controller import Controller
 from playground.errors import ApiError
 from playground.meta import Obj, dig, rfc3339
 from playground.patch import apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
@@ -50,15 +52,6 @@ class Result:
     warnings: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class Target:
-    rtype: ResourceType
-    version: str
-    namespace: str  # "" for cluster-scoped or all-namespaces
-    name: str = ""
-    subresource: str = ""
-
-
 class ApiServer:
     def __init__(self, *, seed: int = 0, clock: Callable[[], float] = time.time) -> None:
         self.registry = Registry()
@@ -66,9 +59,6 @@ class ApiServer:
         self.clock = clock
         self.random = random.Random(seed)
         self.logs: dict[tuple[str, str], str] = {}
-        # Imported here: the controller module needs ApiServer for its type hints.
-        from playground.controller import Controller
-
         self.controller = Controller(self)
 
     def snapshot(self) -> bytes:

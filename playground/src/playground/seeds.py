@@ -11,7 +11,8 @@ from pathlib import Path
 import yaml
 
 from playground import istio_sim
-from playground.apiserver import ApiServer, Target
+from playground.api import Target
+from playground.apiserver import ApiServer
 from playground.controller import NODE_IP
 from playground.meta import Obj
 

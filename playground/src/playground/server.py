@@ -15,7 +15,8 @@ from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from playground import istio_sim
-from playground.apiserver import APPLY_PATCH, ApiServer, Result, Target
+from playground.api import Target
+from playground.apiserver import APPLY_PATCH, ApiServer, Result
 from playground.errors import ApiError
 from playground.hooks import Grant, Hooks, RequestRecord, status_body
 from playground.resources import ResourceType

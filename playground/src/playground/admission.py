@@ -8,26 +8,24 @@ from __future__ import annotations
 
 import base64
 import ipaddress
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from playground import istio_sim
+from playground.api import ClusterApi
 from playground.meta import Obj, dig
 from playground.resources import ResourceType
-
-if TYPE_CHECKING:
-    from playground.apiserver import ApiServer
 
 SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
 NODE_PORTS = range(30000, 32768)
 
 
-def on_create(api: ApiServer, rtype: ResourceType, obj: Obj) -> None:
+def on_create(api: ClusterApi, rtype: ResourceType, obj: Obj) -> None:
     handler = _CREATE.get(rtype.key)
     if handler is not None:
         handler(api, obj)
 
 
-def on_update(api: ApiServer, rtype: ResourceType, old: Obj, new: Obj) -> None:
+def on_update(api: ClusterApi, rtype: ResourceType, old: Obj, new: Obj) -> None:
     if rtype.key == ("", "services"):
         spec, old_spec = new.setdefault("spec", {}), old.get("spec", {})
         for kept in ("clusterIP", "clusterIPs", "ipFamilies", "ipFamilyPolicy"):
@@ -43,7 +41,7 @@ def on_update(api: ApiServer, rtype: ResourceType, old: Obj, new: Obj) -> None:
         _secret(api, new)
 
 
-def _namespace(api: ApiServer, obj: Obj) -> None:
+def _namespace(api: ClusterApi, obj: Obj) -> None:
     obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
     obj["spec"] = {"finalizers": ["kubernetes"]}
     obj["status"] = {"phase": "Active"}
@@ -68,7 +66,7 @@ def _default_pod_spec(spec: Obj) -> None:
             port.setdefault("protocol", "TCP")
 
 
-def _pod(api: ApiServer, obj: Obj) -> None:
+def _pod(api: ClusterApi, obj: Obj) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("serviceAccountName", "default")
     spec.setdefault("serviceAccount", spec["serviceAccountName"])
@@ -77,7 +75,7 @@ def _pod(api: ApiServer, obj: Obj) -> None:
     obj["status"] = {"phase": "Pending", "qosClass": "BestEffort"}
 
 
-def _deployment(api: ApiServer, obj: Obj) -> None:
+def _deployment(api: ClusterApi, obj: Obj) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("replicas", 1)
     spec.setdefault("revisionHistoryLimit", 10)
@@ -90,13 +88,13 @@ def _deployment(api: ApiServer, obj: Obj) -> None:
     obj["status"] = {}
 
 
-def _replicaset(api: ApiServer, obj: Obj) -> None:
+def _replicaset(api: ClusterApi, obj: Obj) -> None:
     obj.setdefault("spec", {}).setdefault("replicas", 1)
     _default_pod_spec(dig(obj, "spec", "template", "spec", default={}))
     obj["status"] = {"replicas": 0}
 
 
-def _job(api: ApiServer, obj: Obj) -> None:
+def _job(api: ClusterApi, obj: Obj) -> None:
     spec = obj.setdefault("spec", {})
     uid = obj["metadata"]["uid"]
     name = obj["metadata"]["name"]
@@ -122,7 +120,7 @@ def _job(api: ApiServer, obj: Obj) -> None:
     obj["status"] = {}
 
 
-def _secret(api: ApiServer, obj: Obj) -> None:
+def _secret(api: ClusterApi, obj: Obj) -> None:
     obj.setdefault("type", "Opaque")
     # stringData is write-only: upstream folds it into data (base64, winning over data's keys).
     string_data = obj.pop("stringData", None) or {}
@@ -132,19 +130,19 @@ def _secret(api: ApiServer, obj: Obj) -> None:
             data[key] = base64.b64encode(str(value).encode()).decode()
 
 
-def _used_cluster_ips(api: ApiServer) -> set[str]:
+def _used_cluster_ips(api: ClusterApi) -> set[str]:
     services, _ = api.store.list(("", "services"))
     return {str(dig(s, "spec", "clusterIP")) for s in services}
 
 
-def _used_node_ports(api: ApiServer) -> set[int]:
+def _used_node_ports(api: ClusterApi) -> set[int]:
     services, _ = api.store.list(("", "services"))
     return {
         int(p["nodePort"]) for s in services for p in dig(s, "spec", "ports", default=[]) if "nodePort" in p
     }
 
 
-def _service(api: ApiServer, obj: Obj) -> None:
+def _service(api: ClusterApi, obj: Obj) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("type", "ClusterIP")
     spec.setdefault("sessionAffinity", "None")
@@ -169,7 +167,7 @@ def _service(api: ApiServer, obj: Obj) -> None:
     obj["status"] = {"loadBalancer": {}}
 
 
-def _default_service_ports(api: ApiServer, obj: Obj, previous: dict[Any, Obj]) -> None:
+def _default_service_ports(api: ClusterApi, obj: Obj, previous: dict[Any, Obj]) -> None:
     spec = obj["spec"]
     wants_node_port = spec.get("type") in ("NodePort", "LoadBalancer")
     used = _used_node_ports(api) if wants_node_port else set()

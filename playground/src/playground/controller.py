@@ -13,15 +13,12 @@ import hashlib
 import json
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from playground import istio_sim
+from playground.api import ClusterApi, Target
 from playground.meta import Obj, controller_uid, dig, owner_ref
 from playground.selectors import label_selector_from_match
 from playground.state import TypeKey
-
-if TYPE_CHECKING:
-    from playground.apiserver import ApiServer
 
 NAMESPACES: TypeKey = ("", "namespaces")
 SERVICE_ACCOUNTS: TypeKey = ("", "serviceaccounts")
@@ -39,11 +36,11 @@ NODE_IP = "172.18.0.2"
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 # Decides how a Job's pod ends: (succeeded, log) or None to let the next behaviour decide.
-JobBehaviour = Callable[["ApiServer", Obj], "tuple[bool, str] | None"]
+JobBehaviour = Callable[[ClusterApi, Obj], tuple[bool, str] | None]
 
 
 class Controller:
-    def __init__(self, api: ApiServer) -> None:
+    def __init__(self, api: ClusterApi) -> None:
         self.api = api
         # (event, type, namespace, name, kind and name of the controlling owner or "")
         self._queue: deque[tuple[str, TypeKey, str, str, str, str]] = deque()
@@ -129,8 +126,6 @@ class Controller:
 
     def _create(self, key: TypeKey, obj: Obj) -> None:
         """Creates through the API server's create path, so admission (injection) applies."""
-        from playground.apiserver import Target
-
         rtype = self.api.registry.get(*key)
         assert rtype is not None
         self.api.create(Target(rtype, rtype.storage_version, obj["metadata"]["namespace"]), obj)

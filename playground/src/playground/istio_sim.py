@@ -12,14 +12,12 @@ import copy
 import functools
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
+from playground.api import ClusterApi, Target
 from playground.meta import Obj, dig
-
-if TYPE_CHECKING:
-    from playground.apiserver import ApiServer
 
 ISTIO_VERSION = "1.24.2"
 # Found next to this module, not through the `playground` package name: under pytest that name can
@@ -66,9 +64,7 @@ def istio_crds() -> list[Obj]:
     return copy.deepcopy(list(_crd_documents()))
 
 
-def _put(api: ApiServer, group: str, plural: str, obj: Obj, status: Obj | None = None) -> None:
-    from playground.apiserver import Target
-
+def _put(api: ClusterApi, group: str, plural: str, obj: Obj, status: Obj | None = None) -> None:
     rtype = api.registry.get(group, plural)
     assert rtype is not None, f"{plural}.{group} is not served"
     namespace = obj["metadata"].get("namespace", "")
@@ -127,7 +123,7 @@ def _port(name: str, port: int, target: int | None = None, protocol: str = "TCP"
     return {"name": name, "port": port, "targetPort": target or port, "protocol": protocol}
 
 
-def install(api: ApiServer, profile: str = "demo", version: str = ISTIO_VERSION) -> list[str]:
+def install(api: ClusterApi, profile: str = "demo", version: str = ISTIO_VERSION) -> list[str]:
     """Creates what `istioctl install --set profile=<profile>` creates; returns its progress lines."""
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}")
@@ -175,7 +171,7 @@ def install(api: ApiServer, profile: str = "demo", version: str = ISTIO_VERSION)
     return lines
 
 
-def install_addons(api: ApiServer) -> None:
+def install_addons(api: ClusterApi) -> None:
     """The observability add-ons of the seed's istio-system: grafana, kiali, prometheus, tracing."""
     addons = {
         "grafana": ("docker.io/grafana/grafana:7.0.5", [_port("http", 3000)], 1),
@@ -235,10 +231,8 @@ def install_addons(api: ApiServer) -> None:
     _put(api, "", "services", _service("zipkin", [_port("http-query", 9411)], jaeger))
 
 
-def uninstall(api: ApiServer) -> list[str]:
+def uninstall(api: ClusterApi) -> list[str]:
     """`istioctl uninstall --purge`: the control plane, gateways and CRDs go; the namespace stays."""
-    from playground.apiserver import Target
-
     lines = []
     for component in ("istio-egressgateway", "istio-ingressgateway", "istiod"):
         for group, plural in (("apps", "deployments"), ("", "services"), ("", "serviceaccounts")):
@@ -257,7 +251,7 @@ def uninstall(api: ApiServer) -> list[str]:
     return lines
 
 
-def istiod_version(api: ApiServer) -> str | None:
+def istiod_version(api: ClusterApi) -> str | None:
     """The version of a ready istiod, or None: the injector webhook only answers while istiod runs."""
     istiod = api.store.get(("apps", "deployments"), ISTIO_NAMESPACE, "istiod")
     if istiod is None or not dig(istiod, "status", "readyReplicas"):
@@ -280,7 +274,7 @@ def _wants_injection(namespace: Obj | None, pod: Obj) -> bool:
     return not any(c.get("name") == "istio-proxy" for c in containers)
 
 
-def inject_sidecar(api: ApiServer, pod: Obj) -> None:
+def inject_sidecar(api: ClusterApi, pod: Obj) -> None:
     namespace = api.store.get(("", "namespaces"), "", pod["metadata"].get("namespace", ""))
     if not _wants_injection(namespace, pod):
         return
@@ -325,7 +319,7 @@ def inject_sidecar(api: ApiServer, pod: Obj) -> None:
     )
 
 
-def run_istioctl(api: ApiServer, args: list[str]) -> tuple[int, str]:
+def run_istioctl(api: ClusterApi, args: list[str]) -> tuple[int, str]:
     """Runs an istioctl command line against the playground: (exit code, combined output)."""
     if not args:
         return 1, "Error: a command is required (install, uninstall, version)\n"
@@ -376,7 +370,7 @@ def _set_flags(args: list[str]) -> dict[str, str]:
     return settings
 
 
-def job_behaviour(api: ApiServer, pod: Obj) -> tuple[bool, str] | None:
+def job_behaviour(api: ClusterApi, pod: Obj) -> tuple[bool, str] | None:
     """The official `istio/istioctl` image run as a Job: executes its arguments against the cluster."""
     container = dig(pod, "spec", "containers", 0, default={})
     image = str(container.get("image", ""))
