@@ -348,7 +348,14 @@ def end(
     try:
         with store.write() as session:
             experiment = _end_record(
-                session, claim, namespace=namespace, by=by, now=now, verb=verb, message=message(removed)
+                session,
+                claim,
+                namespace=namespace,
+                reason=reason,
+                by=by,
+                now=now,
+                verb=verb,
+                message=message(removed),
             )
     except DATABASE_ERRORS as exc:
         if not cluster_alone:
@@ -363,6 +370,7 @@ def _end_record(
     claim: Claim,
     *,
     namespace: str,
+    reason: EndReason,
     by: Actor,
     now: datetime,
     verb: str | None,
@@ -376,7 +384,7 @@ def _end_record(
             session=session,
             experiment_id=experiment_id,
             detail="the fault reached the cluster but was never recorded as active (a crash while it "
-            f"was applied?); it was removed when its time was up: {message}",
+            f"was applied?); it was removed from the cluster ({EndReason(reason).value}): {message}",
             now=now,
         )
         if verb is not None:
