@@ -1,8 +1,7 @@
 """`fault …`: inject an HTTP delay or abort on a service that expires by itself; list, extend, clear.
 
-The store hears of a fault before the cluster does (a pending experiment naming the planned
-changes), so a crash between the two leaves a record to clean up from — and the VirtualService
-annotations carry the expiry, so the reaper can undo a fault even without the store.
+What a fault experiment is — starting, extending, and the one way it ends — lives in
+domain.experiments and domain.ending; this verb parses, builds the fault, and words the reply.
 """
 
 from __future__ import annotations
@@ -15,38 +14,22 @@ from core.errors import Refused
 from core.store import (
     EndReason,
     Experiment,
-    ExperimentKind,
     ExperimentNotFound,
-    InvalidTransition,
-    VirtualServiceChange,
-    begin_ending,
-    create_experiment,
-    end_experiment,
-    extend_experiment,
     get_experiment,
     list_active,
     list_failed,
-    mark_active,
-    mark_failed,
-    plan_experiment,
 )
 from core.values import Target
+from domain import ending, experiments
+from domain.ending import Verdict
 from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.parse import format_duration
 from handlers.reply import ExperimentEvent, Reply
 from handlers.verb import READS, Access, Everywhere, Namespace, OfExperiment, Starts
-from mesh.errors import MeshError, NotFound
 from mesh.faults import FaultSpec, InvalidFault, abort_fault, delay_fault
-from mesh.namespaces import require_service
-from mesh.virtualservices import (
-    apply_fault,
-    clear_fault,
-    list_marked_faults,
-    plan_fault,
-    sidecarless_callers,
-)
+from mesh.virtualservices import list_marked_faults
 
 VERB = "fault"
 HELP = "inject an HTTP delay or abort that ends by itself; list, extend or clear faults"
@@ -277,118 +260,51 @@ def _inject(command: InjectCommand, ctx: Context) -> Reply:
     namespace = ctx.namespace(command.service.namespace)
     service = command.service.service
     target = Target(cluster=ctx.cluster, namespace=namespace, service=service)
-    if ctx.policy.is_protected(namespace):
-        raise Refused(
-            f"namespace {namespace} is protected by policy: faults are not allowed there", target=target
-        )
     spec = _spec(command, ctx, target)
-    # Checked before an experiment is recorded: a typo'd service is a refusal, not a failed experiment.
     try:
-        require_service(ctx.kube, namespace, service)
-    except NotFound as exc:
-        raise Refused(str(exc), target=target) from None
-    limits = ctx.policy.faults
-    duration = command.duration or limits.default_duration
-    if duration > limits.max_duration:
-        raise Refused(
-            f"a fault may last at most {format_duration(limits.max_duration)} by policy; "
-            f"{format_duration(duration)} asked",
-            target=target,
-        )
-    with ctx.store.write() as session:
-        running = list_active(session=session, cluster=ctx.cluster, namespace=namespace)
-        if len(running) >= limits.max_concurrent_per_namespace:
-            raise Refused(
-                f"{namespace} already has {len(running)} active faults, the policy's maximum; "
-                "clear one first (`fault list`)",
-                target=target,
-            )
-        experiment = create_experiment(
-            session=session,
-            kind=ExperimentKind(spec.kind),
-            parameters=_parameters(spec),
-            cluster=ctx.cluster,
-            namespace=namespace,
-            service=service,
-            duration=duration,
-            created_by=ctx.actor,
-            channel=ctx.channel,
-        )
-        experiment_id = experiment.id
-    started = ctx.now()
-    expires_at = started + duration
-    try:
-        plan = plan_fault(
-            ctx.kube,
+        started = experiments.start(
             namespace=namespace,
             service=service,
             spec=spec,
-            experiment_id=experiment_id,
-            expires_at=expires_at,
+            duration=command.duration,
+            actor=ctx.actor,
+            channel=ctx.channel,
+            cluster=ctx.cluster,
+            kube=ctx.kube,
+            store=ctx.store,
+            policy=ctx.policy,
+            now=ctx.now(),
         )
-    except MeshError as exc:
-        _fail(ctx, experiment_id, str(exc))
-        if isinstance(exc, NotFound):
-            raise Refused(str(exc), target=target) from None
-        raise
-    changes = [
-        VirtualServiceChange(
-            namespace=namespace,
-            name=change.vs_name,
-            inserted_routes=list(change.inserted_routes),
-            before={
-                "spec": change.spec_before,
-                "annotations": change.annotations_before,
-                "created": change.created,
-            },
-        )
-        for change in plan.changes
-    ]
-    with ctx.store.write() as session:
-        plan_experiment(session=session, experiment_id=experiment_id, changes=changes)
-    try:
-        applied = apply_fault(ctx.kube, plan)
-    except MeshError as exc:
-        _fail(ctx, experiment_id, str(exc))
-        # The error says whether the undo worked; when it did not, name what stayed and how to end it.
+    except experiments.NotApplied as exc:
+        experiment_id = exc.experiment_id
         lines = [
             f"Could not inject the fault on {service}.{namespace} "
             f"(experiment {experiment_id}, recorded as failed): {exc}"
         ]
-        left = _left_behind(ctx, namespace, experiment_id)
-        if left is None:
+        # The error says whether the undo worked; when it did not, name what stayed and how to end it.
+        if exc.left_behind is None:
             lines.append(
                 f"⚠ could not check whether experiment {experiment_id} stayed in a VirtualService: "
                 f"`fault clear {experiment_id}` removes it if so"
             )
-        elif left:
+        elif exc.left_behind:
             lines.append(
-                f"⚠ experiment {experiment_id} is still in VirtualService {', '.join(left)}: "
+                f"⚠ experiment {experiment_id} is still in VirtualService {', '.join(exc.left_behind)}: "
                 f"`fault clear {experiment_id}` removes it"
             )
         return Reply.error("\n".join(lines), target=target, experiment_id=experiment_id)
-    with ctx.store.write() as session:
-        mark_active(session=session, experiment_id=experiment_id, changes=changes, now=started)
-    warnings = list(applied.warnings)
-    try:
-        callers = sidecarless_callers(ctx.kube, namespace)
-    except MeshError:
-        callers = []
-    if callers:
-        warnings.append(
-            f"pods without a sidecar won't see this fault when they call {service}: {', '.join(callers)}"
-        )
+    experiment_id = started.experiment_id
     touched = ", ".join(
         f"{c.vs_name} (created)" if c.created else f"{c.vs_name} ({len(c.route_names)} fault route(s) added)"
-        for c in applied.changes
+        for c in started.changes
     )
     lines = [
         f"Experiment {experiment_id}: {_describe(spec)} to {service}.{namespace}.",
         f"VirtualServices: {touched}.",
-        f"Ends {expires_at:%Y-%m-%d %H:%M:%S} UTC (in {format_duration(duration)}). "
+        f"Ends {started.expires_at:%Y-%m-%d %H:%M:%S} UTC (in {format_duration(started.duration)}). "
         f"Stop it with `fault clear {experiment_id}`.",
     ]
-    lines += [f"⚠ {w}" for w in warnings]
+    lines += [f"⚠ {w}" for w in started.warnings]
     text = "\n".join(lines)
     return Reply(
         text,
@@ -396,31 +312,6 @@ def _inject(command: InjectCommand, ctx: Context) -> Reply:
         target=target,
         events=(ExperimentEvent("started", experiment_id, text),),
     )
-
-
-def _left_behind(ctx: Context, namespace: str, experiment_id: str) -> list[str] | None:
-    """The VirtualServices still carrying the experiment; None when they cannot be read."""
-    try:
-        marked = list_marked_faults(ctx.kube, namespace)
-    except MeshError:
-        return None
-    return sorted({m.vs_name for m in marked if m.experiment_id == experiment_id})
-
-
-def _parameters(spec: FaultSpec) -> dict[str, object]:
-    params: dict[str, object] = {"percentage": spec.percentage, "headers": dict(spec.headers)}
-    if spec.delay is not None:
-        params["delay_ms"] = round(spec.delay.total_seconds() * 1000)
-    if spec.http_status is not None:
-        params["http_status"] = spec.http_status
-    if spec.grpc_status is not None:
-        params["grpc_status"] = spec.grpc_status
-    return params
-
-
-def _fail(ctx: Context, experiment_id: str, detail: str) -> None:
-    with ctx.store.write() as session:
-        mark_failed(session=session, experiment_id=experiment_id, detail=detail)
 
 
 # ---------------------------------------------------------------- list / extend
@@ -454,46 +345,21 @@ def _list(command: ListCommand, ctx: Context) -> Reply:
 
 
 def _extend(command: ExtendCommand, ctx: Context) -> Reply:
-    cap = ctx.policy.faults.max_duration
-    with ctx.store.write() as session:
-        try:
-            experiment = get_experiment(session=session, experiment_id=command.experiment_id)
-        except ExperimentNotFound:
-            raise Refused(f"there is no experiment {command.experiment_id}") from None
-        target = Target(
-            cluster=experiment.cluster, namespace=experiment.namespace, service=experiment.service
-        )
-        total = timedelta(seconds=experiment.duration_seconds) + command.by
-        if total > cap:
-            raise Refused(
-                f"{command.experiment_id} would last {format_duration(total)} in all; "
-                f"the policy allows at most {format_duration(cap)}",
-                target=target,
-            )
-        try:
-            experiment = extend_experiment(
-                session=session, experiment_id=command.experiment_id, by=command.by
-            )
-        except InvalidTransition:
-            raise Refused(
-                f"{command.experiment_id} is {experiment.state}, not active: it cannot be extended",
-                target=target,
-            ) from None
-        expires_at = experiment.expires_at
-        assert expires_at is not None
-    from mesh.virtualservices import update_expiry
-
-    update_expiry(
-        ctx.kube, namespace=target.namespace or "", experiment_id=command.experiment_id, expires_at=expires_at
+    extended = experiments.extend(
+        experiment_id=command.experiment_id,
+        by=command.by,
+        max_duration=ctx.policy.faults.max_duration,
+        kube=ctx.kube,
+        store=ctx.store,
     )
     text = (
         f"Experiment {command.experiment_id} extended by {format_duration(command.by)}; "
-        f"it now ends {expires_at:%Y-%m-%d %H:%M:%S} UTC."
+        f"it now ends {extended.expires_at:%Y-%m-%d %H:%M:%S} UTC."
     )
     return Reply(
         text,
         experiment_id=command.experiment_id,
-        target=target,
+        target=extended.target,
         events=(ExperimentEvent("extended", command.experiment_id, text),),
     )
 
@@ -569,13 +435,15 @@ def _clear_all_of(wanted: list[_ToClear], ctx: Context, reason: EndReason) -> Re
     failures = 0
     for item in wanted:
         try:
-            line = _revert(ctx, item, reason)
+            line = _clear_one(ctx, item, reason)
             lines.append(line)
             events.append(ExperimentEvent("ended", item.experiment_id, line))
-        except MeshError as exc:
+        except ending.PermanentError as exc:
+            lines.append(f"• {exc}")
+        except ending.TemporaryError as exc:
             failures += 1
             lines.append(
-                f"✖ {item.experiment_id} on {item.service}.{item.namespace}: could not be reverted: {exc}"
+                f"✖ {item.experiment_id} on {item.service}.{item.namespace}: could not be cleared: {exc}"
             )
     single = wanted[0] if len(wanted) == 1 else None
     target = (
@@ -585,8 +453,9 @@ def _clear_all_of(wanted: list[_ToClear], ctx: Context, reason: EndReason) -> Re
     )
     if len(wanted) > 1:
         # The audit log keeps a reply's first line: make it name every experiment touched.
+        # Count what this command cleared: a fault another clear took meanwhile is not ours.
         names = ", ".join(i.experiment_id for i in wanted)
-        lines.insert(0, f"Cleared {len(wanted) - failures} of {len(wanted)} faults: {names}")
+        lines.insert(0, f"Cleared {len(events)} of {len(wanted)} faults: {names}")
     text = "\n".join(lines)
     if failures:
         return replace(Reply.error(text, target=target), events=tuple(events))
@@ -598,30 +467,33 @@ def _clear_all_of(wanted: list[_ToClear], ctx: Context, reason: EndReason) -> Re
     )
 
 
-def _revert(ctx: Context, item: _ToClear, reason: EndReason) -> str:
-    experiment_id = item.experiment_id
-    if item.state == "active":
-        with ctx.store.write() as session:
-            try:
-                begin_ending(session=session, experiment_id=experiment_id, reason=reason, by=ctx.actor)
-            except InvalidTransition:
-                return f"• {experiment_id} was already being ended by someone else"
-    report = clear_fault(
-        ctx.kube, namespace=item.namespace, experiment_id=experiment_id, vs_names=list(item.vs_names)
+# What a person's clear ends, by the state they saw: an active experiment they claim (someone
+# claiming it first wins); an `ending` one — a clear or expiry that died half-way — they finish;
+# a failed one loses its fault and keeps its record of what went wrong; one with no live record
+# is taken out of the cluster whatever the store says.
+_ACCEPTS: dict[str, frozenset[Verdict]] = {
+    "active": frozenset({Verdict.CLAIMED}),
+    "ending": frozenset({Verdict.CLAIMED, Verdict.ENDING}),
+    "failed": frozenset({Verdict.FAILED}),
+    "unrecorded": ending.ANY_DUE,
+}
+
+
+def _clear_one(ctx: Context, item: _ToClear, reason: EndReason) -> str:
+    # No audit row of its own: the pipeline audits the command.
+    ended = ending.end(
+        ctx.kube,
+        ctx.store,
+        item.experiment_id,
+        namespace=item.namespace,
+        vs_names=item.vs_names,
+        reason=reason,
+        by=ctx.actor,
+        now=ctx.now(),
+        accept=_ACCEPTS[item.state],
     )
-    if item.state in ("active", "ending"):
-        # A failed experiment keeps its state and detail, the record of what went wrong; an
-        # unrecorded one has no live record to end.
-        with ctx.store.write() as session:
-            end_experiment(session=session, experiment_id=experiment_id, reason=reason, by=ctx.actor)
-    removed = sum(len(c.removed_routes) for c in report.cleared)
     where = f"{item.service}.{item.namespace}" if item.service != "?" else item.namespace
-    parts = [f"✔ {experiment_id} on {where} cleared ({removed} fault route(s) removed)"]
+    parts = [f"✔ {item.experiment_id} on {where} cleared ({ended.removed})"]
     if item.state == "unrecorded":
         parts.append("it had no live record in meshbot's store")
-    deleted = [c.vs_name for c in report.cleared if c.deleted]
-    if deleted:
-        parts.append(f"deleted meshbot's VirtualService {', '.join(deleted)}")
-    if report.vanished:
-        parts.append(f"VirtualService {', '.join(report.vanished)} had been deleted meanwhile")
     return "; ".join(parts)

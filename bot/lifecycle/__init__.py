@@ -41,13 +41,13 @@ from bot.lifecycle.digest import digest_text
 from bot.lifecycle.expiry import Expiries
 from bot.lifecycle.notify import BackgroundNotifier, Button, LogNotifier, Notifier, RecordingNotifier, deliver
 from bot.lifecycle.reaper import ReapReport, reap
-from bot.lifecycle.revert import DATABASE_ERRORS
 from bot.lifecycle.runtime import Runtime
 from bot.lifecycle.schedules import ScheduleRunner
 from bot.pipeline import Pipeline
 from core.clock import utcnow
 from core.settings import Settings
 from core.store import Store
+from domain.ending import DATABASE_ERRORS
 from mesh.errors import MeshError
 from mesh.kube import Kube
 from mesh.lease import LeaseElector, LeaseRecord
@@ -167,13 +167,6 @@ class Lifecycle:
 
     def wait_until_leader(self, timeout: float) -> bool:
         return self._leading.wait(timeout)
-
-    def poke(self) -> None:
-        """Read the store now rather than at the next sync (say, right after a command changed an
-        experiment in this process)."""
-        scheduler = self.rt.scheduler
-        if scheduler is not None and scheduler.get_job(SYNC_JOB) is not None:
-            scheduler.modify_job(SYNC_JOB, next_run_time=datetime.now(scheduler.timezone))
 
     # ------------------------------------------------------------------ leadership
 

@@ -4,14 +4,17 @@ The store is the source of truth and the jobs are a cache of it. The leader read
 experiments every ``lifecycle_sync_seconds`` (one indexed query) and (re-)arms a job wherever the
 expiry it armed differs from the store's — new experiments from any replica, and extensions — and
 drops the jobs of experiments that ended otherwise. A job re-reads its experiment before acting,
-so one that fires for an experiment extended meanwhile re-arms instead of reverting early.
+so one that fires for an experiment extended meanwhile re-arms instead of ending early.
 
-Reverting is claim → clear → end (bot.lifecycle.revert). When the API server fails, the job
-re-arms itself with exponential back-off; after ``revert_escalate_after`` failed attempts the
-experiment is marked ``failed`` (with what went wrong), the thread is told, and the retries go on
-at the longest back-off until the fault is gone — removed by us, or cleared by someone. When the
-database fails instead, the fault is removed all the same, from what the cluster's annotation
-says; the record is ended once the database answers again.
+Ending is the one path of domain.ending — claim → clear → end — with this job as its timer
+trigger (audit verb ``expire``); claims and ends of experiments expiring together share
+transactions. This is the one executor that decides retries: the domain says whether a failure
+is temporary (the API server failed while clearing) or permanent (nothing left to end). On a
+temporary one the job re-arms itself with exponential back-off; after ``revert_escalate_after``
+failed attempts the experiment is marked ``failed`` (with what went wrong), the thread is told,
+and the retries go on at the longest back-off until the fault is gone — cleared by us, or by
+someone. When the database fails instead, the fault is cleared all the same, from what the
+cluster's annotation says; the record is ended once the database answers again.
 
 Reminders ride on the same arming: one job ``reminder_lead_seconds`` before the end ("ends in
 2 min — extend or stop now"), and for long experiments a nudge every ``nudge_every_seconds``.
@@ -26,13 +29,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.orm import Session
-
 from bot.lifecycle import jobs
 from bot.lifecycle.batch import GroupCommit
 from bot.lifecycle.notify import EXTEND_ACTION, STOP_ACTION, Button, deliver
-from bot.lifecycle.revert import DATABASE_ERRORS, SCHEDULER, audit, clear, describe_clear, finish_in
 from bot.lifecycle.runtime import Runtime
+from core.durations import format_duration
 from core.store import (
     EndReason,
     Experiment,
@@ -40,22 +41,22 @@ from core.store import (
     ExperimentState,
     InvalidTransition,
     Outcome,
-    begin_ending,
     get_experiment,
     list_active,
     mark_failed,
 )
-from handlers.parse import format_duration
+from domain import ending
+from domain.ending import DATABASE_ERRORS, SCHEDULER, Claim, Verdict
 from mesh.errors import MeshError
-from mesh.virtualservices import clear_fault, list_marked_faults
+from mesh.virtualservices import list_marked_faults
 
 log = logging.getLogger(__name__)
 
 _GONE_OR_DOWN: tuple[type[Exception], ...] = (ExperimentNotFound, *DATABASE_ERRORS)
 
 VERB = "expire"
-# An experiment seen `ending` this long, with no revert of ours running, was left half-ended by a
-# process that died (or a clear that failed): finish it.
+# An experiment seen `ending` this long, with no job of ours on it, was left half-ended by a
+# process that died (or a clear that failed): end it.
 ENDING_GRACE = timedelta(seconds=10)
 
 
@@ -65,7 +66,7 @@ def _job(kind: str, experiment_id: str) -> str:
 
 @dataclass
 class _Armed:
-    """What the leader armed for one experiment, and enough to revert it without the store."""
+    """What the leader armed for one experiment, and enough to clear it without the store."""
 
     experiment: Experiment
     expires_at: datetime
@@ -83,14 +84,12 @@ class Expiries:
         self._lock = threading.Lock()
         self._armed: dict[str, _Armed] = {}
         self._attempts: dict[str, int] = {}
-        self._reverting: set[str] = set()
+        self._running: set[str] = set()
         self._retrying: set[str] = set()
         self._ending_seen: dict[str, float] = {}
         # Claims and ends of experiments expiring together share transactions (bot.lifecycle.batch).
-        self._claims: GroupCommit[str, tuple[EndReason, datetime], tuple[str, Experiment | None]] = (
-            GroupCommit(self._claim_batch)
-        )
-        self._finishes: GroupCommit[str, tuple[str, datetime], Experiment] = GroupCommit(self._finish_batch)
+        self._claims: GroupCommit[str, tuple[EndReason, datetime], Claim] = GroupCommit(self._claim_batch)
+        self._ends: GroupCommit[str, tuple[str, datetime], Experiment] = GroupCommit(self._end_batch)
 
     def reset(self) -> None:
         """Forget everything armed (stepping down: the next leader re-arms from the store)."""
@@ -101,21 +100,16 @@ class Expiries:
             self._ending_seen.clear()
 
     def owns(self, experiment_id: str) -> bool:
-        """Whether a revert of ours is running or retrying for it (the reaper leaves it alone)."""
+        """Whether a job of ours is ending it or retrying to (the reaper leaves it alone)."""
         with self._lock:
-            return experiment_id in self._reverting or experiment_id in self._retrying
-
-    def armed_expiry(self, experiment_id: str) -> datetime | None:
-        with self._lock:
-            armed = self._armed.get(experiment_id)
-            return armed.expires_at if armed else None
+            return experiment_id in self._running or experiment_id in self._retrying
 
     # ------------------------------------------------------------------ arming from the store
 
     def sync(self, *, first: bool = False) -> None:
         """Arm, re-arm and disarm from the store's live experiments (raises on database errors).
 
-        ``first``: the first read of a new leader, which finishes half-ended experiments at once —
+        ``first``: the first read of a new leader, which ends half-ended experiments at once —
         whoever began ending them is most likely the leader that died.
         """
         with self.rt.store.read() as session:
@@ -125,7 +119,7 @@ class Expiries:
         for experiment in live:
             seen.add(experiment.id)
             if experiment.state == ExperimentState.ENDING:
-                self._ending(experiment, at_once=first)
+                self._half_ended(experiment, at_once=first)
                 continue
             with self._lock:
                 self._ending_seen.pop(experiment.id, None)
@@ -133,7 +127,7 @@ class Expiries:
                 continue
             with self._lock:
                 armed = self._armed.get(experiment.id)
-                busy = experiment.id in self._reverting or experiment.id in self._retrying
+                busy = experiment.id in self._running or experiment.id in self._retrying
             if busy:
                 continue
             if armed is None or armed.expires_at != experiment.expires_at:
@@ -145,9 +139,7 @@ class Expiries:
                 self._submit(experiment.id, self._reason(experiment))
         with self._lock:
             gone = [
-                i
-                for i in self._armed
-                if i not in seen and i not in self._reverting and i not in self._retrying
+                i for i in self._armed if i not in seen and i not in self._running and i not in self._retrying
             ]
         for experiment_id in gone:
             self._disarm(experiment_id)
@@ -206,14 +198,14 @@ class Expiries:
             jobs.expire, _job("expire", experiment_id), self.rt.now(), experiment_id, reason.value
         )
 
-    def _ending(self, experiment: Experiment, *, at_once: bool) -> None:
+    def _half_ended(self, experiment: Experiment, *, at_once: bool) -> None:
         with self._lock:
-            if experiment.id in self._reverting or experiment.id in self._retrying:
+            if experiment.id in self._running or experiment.id in self._retrying:
                 return
             first = self._ending_seen.setdefault(experiment.id, time.monotonic())
             self._armed.setdefault(experiment.id, _Armed(experiment, experiment.expires_at or self.rt.now()))
         if at_once or time.monotonic() - first >= ENDING_GRACE.total_seconds():
-            log.warning("experiment %s was left ending; finishing its revert", experiment.id)
+            log.warning("experiment %s was left ending; ending it", experiment.id)
             with self._lock:
                 self._ending_seen.pop(experiment.id, None)
             self._submit(experiment.id, EndReason(experiment.end_reason or EndReason.EXPIRED))
@@ -222,130 +214,106 @@ class Expiries:
 
     def run_expiry(self, experiment_id: str, reason: str) -> None:
         with self._lock:
-            if experiment_id in self._reverting:
+            if experiment_id in self._running:
                 return
-            self._reverting.add(experiment_id)
+            self._running.add(experiment_id)
             self._retrying.discard(experiment_id)
         try:
-            self._expire(experiment_id, EndReason(reason))
+            self._end(experiment_id, EndReason(reason))
         except Exception:
-            log.exception("reverting %s failed unexpectedly; retrying", experiment_id)
+            log.exception("ending %s failed unexpectedly; retrying", experiment_id)
             self._retry(experiment_id, EndReason(reason))
         finally:
             with self._lock:
-                self._reverting.discard(experiment_id)
+                self._running.discard(experiment_id)
 
-    def _expire(self, experiment_id: str, reason: EndReason) -> None:
+    def _end(self, experiment_id: str, reason: EndReason) -> None:
         now = self.rt.now()
         try:
-            experiment = self._claim(experiment_id, reason, now)
+            claim = self._claims.submit(experiment_id, (reason, now))
         except DATABASE_ERRORS as exc:
             log.warning(
-                "the store is unavailable while %s expires (%s); reverting from the cluster",
+                "the store is unavailable while %s expires (%s); clearing from the cluster",
                 experiment_id,
                 str(exc).splitlines()[0],
             )
-            self._expire_without_store(experiment_id, reason, now)
-            return
-        if experiment is None:
+            self._clear_without_store(experiment_id, reason, now)
             return
         try:
-            report = clear(self.rt.kube, experiment)
-        except MeshError as exc:
+            experiment = self._ours(claim)
+            report = ending.clear_experiment(self.rt.kube, experiment)
+        except ending.PermanentError as exc:
+            stale = exc.claim.experiment
+            if exc.claim.verdict == Verdict.EXTENDED and stale is not None:
+                self._arm(stale, now)  # extended since this job was armed
+            else:
+                self._disarm(experiment_id)  # ended by someone else, or never applied
+            return
+        except ending.TemporaryError as exc:
             self._failed_attempt(experiment, reason, exc)
             return
         with self._lock:
             attempts = self._attempts.pop(experiment_id, 0)
-        detail = describe_clear(report)
-        if experiment.state == ExperimentState.FAILED:
+        removed = ending.describe_removed(report)
+        if claim.verdict == Verdict.FAILED:
             # Escalated earlier: the record stays failed (what went wrong), the fault is gone now.
-            message = f"{experiment_id}: the fault is gone after {attempts + 1} attempts: {detail}"
-            audit(
-                self.rt.store,
-                verb=VERB,
-                command=f"expire {experiment_id}",
-                outcome=Outcome.OK,
-                message=message,
-                experiment=experiment,
-            )
+            message = f"{experiment_id}: the fault is gone after {attempts + 1} attempts: {removed}"
+            ending.record(self.rt.store, verb=VERB, message=message, experiment=experiment)
             self._tell(experiment, f"✅ {message}", final=True)
             self._disarm(experiment_id)
             return
         how = "reverted after a restart" if reason == EndReason.REVERTED_AFTER_RESTART else "expired"
         expired = experiment.expires_at or now
-        message = f"{experiment_id} {how} (due {expired:%H:%M:%S} UTC): {detail}"
+        message = f"{experiment_id} {how} (due {expired:%H:%M:%S} UTC): {removed}"
         if attempts:
             message += f" ({attempts + 1} attempts)"
         try:
-            ended: Experiment = self._finishes.submit(experiment_id, (message, now))
+            ended: Experiment = self._ends.submit(experiment_id, (message, now))
         except InvalidTransition:
-            ended = experiment  # ended by someone else meanwhile (a user's clear finishing)
+            ended = experiment  # ended by someone else meanwhile (a user's clear taking it over)
         except DATABASE_ERRORS:
-            # The fault is gone; the record stays `ending` and a later sync finishes it.
+            # The fault is gone; the record stays `ending` and a later sync ends it.
             log.exception("the fault of %s is gone but its record could not be ended", experiment_id)
             ended = experiment
         self._tell(ended, f"⏹ Experiment {message}", final=True)
         self._disarm(experiment_id)
 
-    def _claim(self, experiment_id: str, reason: EndReason, now: datetime) -> Experiment | None:
-        """The experiment, now ours to revert (ending, or failed and being retried); None when
-        there is nothing to do — re-armed if it was extended."""
-        verdict, experiment = self._claims.submit(experiment_id, (reason, now))
-        if verdict == "revert":
-            return experiment
-        if verdict == "extended" and experiment is not None:
-            self._arm(experiment, now)  # extended since this job was armed
-        else:
-            self._disarm(experiment_id)  # ended by someone else, or never applied
-        return None
+    def _ours(self, claim: Claim) -> Experiment:
+        """The claimed experiment, when this job is the one to clear it; PermanentError otherwise.
+        A failed one is ours only while we retry it (it failed on our watch)."""
+        with self._lock:
+            retrying = claim.experiment_id in self._attempts
+        ours = {Verdict.CLAIMED, Verdict.ENDING} | ({Verdict.FAILED} if retrying else set())
+        if claim.verdict not in ours or claim.experiment is None:
+            raise ending.PermanentError(claim)
+        return claim.experiment
 
     def _claim_batch(self, batch: Sequence[tuple[str, tuple[EndReason, datetime]]]) -> dict[str, object]:
         # Ids in order, so two batches (on PostgreSQL) lock rows in the same order.
         with self.rt.store.write() as session:
             return {
-                experiment_id: self._claim_one(session, experiment_id, reason, now)
+                experiment_id: ending.claim_in(session, experiment_id, reason=reason, by=SCHEDULER, due=now)
                 for experiment_id, (reason, now) in sorted(batch, key=lambda item: item[0])
             }
 
-    def _claim_one(
-        self, session: Session, experiment_id: str, reason: EndReason, now: datetime
-    ) -> tuple[str, Experiment | None]:
-        try:
-            experiment = get_experiment(session=session, experiment_id=experiment_id)
-        except ExperimentNotFound:
-            return "gone", None
-        if experiment.state == ExperimentState.ACTIVE:
-            assert experiment.expires_at is not None
-            if experiment.expires_at > now + timedelta(milliseconds=5):
-                return "extended", experiment
-            ending = begin_ending(session=session, experiment_id=experiment_id, reason=reason, by=SCHEDULER)
-            return "revert", ending
-        if experiment.state == ExperimentState.ENDING:
-            return "revert", experiment
-        with self._lock:
-            retrying = experiment_id in self._attempts
-        if experiment.state == ExperimentState.FAILED and retrying:
-            return "revert", experiment
-        return "gone", experiment
-
-    def _finish_batch(self, batch: Sequence[tuple[str, tuple[str, datetime]]]) -> dict[str, object]:
+    def _end_batch(self, batch: Sequence[tuple[str, tuple[str, datetime]]]) -> dict[str, object]:
         results: dict[str, object] = {}
         with self.rt.store.write() as session:
             for experiment_id, (message, now) in sorted(batch, key=lambda item: item[0]):
                 try:
-                    results[experiment_id] = finish_in(
-                        session, experiment_id, reason=None, verb=VERB, message=message, now=now
+                    results[experiment_id] = ending.end_in(
+                        session, experiment_id, by=SCHEDULER, now=now, verb=VERB, message=message
                     )
                 except InvalidTransition as exc:  # checked before anything is written
                     results[experiment_id] = exc
         return results
 
-    def _expire_without_store(self, experiment_id: str, reason: EndReason, now: datetime) -> None:
+    def _clear_without_store(self, experiment_id: str, reason: EndReason, now: datetime) -> None:
         with self._lock:
             armed = self._armed.get(experiment_id)
         if armed is None:
             log.error(
-                "cannot revert %s: the store is unavailable and nothing was armed for it; the reaper will",
+                "cannot clear %s: the store is unavailable and nothing was armed for it; the reaper will",
                 experiment_id,
             )
             return
@@ -356,38 +324,43 @@ class Expiries:
                 for m in list_marked_faults(self.rt.kube, experiment.namespace)
                 if m.experiment_id == experiment_id
             ]
-            if not marks:
-                self._tell(
-                    experiment,
-                    f"⏹ Experiment {experiment_id} ended; its fault was no longer in "
-                    "the cluster (the store is unavailable; its record is updated later)",
-                    final=True,
-                )
-                return
-            latest = max(m.expires for m in marks)
-            if latest > now:
-                # Extended: the annotation holds the new expiry, truncated to the second.
-                with self._lock:
-                    armed.expires_at = latest + timedelta(seconds=1)
-                self.rt.add_job(
-                    jobs.expire, _job("expire", experiment_id), armed.expires_at, experiment_id, reason.value
-                )
-                return
-            report = clear_fault(
+        except MeshError as exc:
+            self._failed_attempt(experiment, reason, exc, store=False)
+            return
+        if not marks:
+            self._tell(
+                experiment,
+                f"⏹ Experiment {experiment_id} ended; its fault was no longer in "
+                "the cluster (the store is unavailable; its record is updated later)",
+                final=True,
+            )
+            return
+        latest = max(m.expires for m in marks)
+        if latest > now:
+            # Extended: the annotation holds the new expiry, truncated to the second.
+            with self._lock:
+                armed.expires_at = latest + timedelta(seconds=1)
+            self.rt.add_job(
+                jobs.expire, _job("expire", experiment_id), armed.expires_at, experiment_id, reason.value
+            )
+            return
+        try:
+            report = ending.clear(
                 self.rt.kube,
                 namespace=experiment.namespace,
                 experiment_id=experiment_id,
                 vs_names=sorted({m.vs_name for m in marks}),
             )
-        except MeshError as exc:
+        except ending.TemporaryError as exc:
             self._failed_attempt(experiment, reason, exc, store=False)
             return
         with self._lock:
             self._attempts.pop(experiment_id, None)
-        log.warning("reverted %s without the store: %s", experiment_id, describe_clear(report))
+        removed = ending.describe_removed(report)
+        log.warning("cleared %s without the store: %s", experiment_id, removed)
         self._tell(
             experiment,
-            f"⏹ Experiment {experiment_id} expired: {describe_clear(report)} (the store is unavailable; "
+            f"⏹ Experiment {experiment_id} expired: {removed} (the store is unavailable; "
             "its record is updated once it is back)",
             final=True,
         )
@@ -395,12 +368,12 @@ class Expiries:
     # ------------------------------------------------------------------ failures
 
     def _failed_attempt(
-        self, experiment: Experiment, reason: EndReason, exc: MeshError, *, store: bool = True
+        self, experiment: Experiment, reason: EndReason, exc: Exception, *, store: bool = True
     ) -> None:
         settings = self.rt.settings
         with self._lock:
             attempts = self._attempts[experiment.id] = self._attempts.get(experiment.id, 0) + 1
-        log.warning("attempt %d to revert %s failed: %s", attempts, experiment.id, exc)
+        log.warning("attempt %d to clear %s failed: %s", attempts, experiment.id, exc)
         if attempts == settings.revert_escalate_after:
             self._escalate(experiment, attempts, exc, store=store)
         self._retry(experiment.id, reason)
@@ -421,7 +394,7 @@ class Expiries:
             reason.value,
         )
 
-    def _escalate(self, experiment: Experiment, attempts: int, exc: MeshError, *, store: bool) -> None:
+    def _escalate(self, experiment: Experiment, attempts: int, exc: Exception, *, store: bool) -> None:
         vs = ", ".join(str(v.get("name")) for v in experiment.virtual_services or []) or "?"
         detail = (
             f"could not remove the fault after {attempts} attempts: {exc}. meshbot keeps retrying (every "
@@ -440,14 +413,7 @@ class Expiries:
                 pass  # ended by someone else meanwhile
             except DATABASE_ERRORS:
                 log.exception("could not mark %s failed", experiment.id)
-            audit(
-                self.rt.store,
-                verb=VERB,
-                command=f"expire {experiment.id}",
-                outcome=Outcome.ERROR,
-                message=detail,
-                experiment=failed,
-            )
+            ending.record(self.rt.store, verb=VERB, message=detail, experiment=failed, outcome=Outcome.ERROR)
         log.error("experiment %s: %s", experiment.id, detail)
         self._tell(
             failed, f"🚨 Experiment {experiment.id} is still injecting its fault: {detail}", final=True

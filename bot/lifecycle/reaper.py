@@ -6,38 +6,25 @@ crashed, or the scheduler never started. `meshbot reap` runs one pass (a CronJob
 minute, deploy/reaper-cronjob.yaml); the service runs it every ``lifecycle_reaper_seconds`` as a
 backstop for its own expiry jobs.
 
-When the database is reachable the pass also keeps the record straight: it claims the experiment
-before touching the cluster (so it never races a user's clear or an expiry job into a double
-revert), ends it, and audits what it did. When it is not, the fault is removed all the same and
-the pass says so; the service ends the record once the database is back.
+Each due fault is ended the one way (domain.ending), this pass being its trigger: with the
+database reachable it claims the experiment before touching the cluster (so it never races a
+user's clear or an expiry job into a double clear), ends it, and audits with verb ``reap``. When
+it is not, the fault is cleared all the same and the pass says so; the service ends the record
+once the database is back.
 """
 
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.lifecycle.notify import Notifier, deliver
-from bot.lifecycle.revert import DATABASE_ERRORS, SCHEDULER, audit, describe_clear, finish
-from core.store import (
-    EndReason,
-    Experiment,
-    ExperimentNotFound,
-    ExperimentState,
-    InvalidTransition,
-    Outcome,
-    Store,
-    Target,
-    begin_ending,
-    get_experiment,
-    mark_failed,
-)
-from mesh.errors import MeshError
+from core.store import EndReason, Store
+from domain import ending
+from domain.ending import SCHEDULER, Due
 from mesh.kube import Kube
-from mesh.virtualservices import MarkedFault, clear_fault, list_marked_faults
 
 log = logging.getLogger(__name__)
 
@@ -100,30 +87,24 @@ def reap(
     namespace: str | None = None,
     claimed: Callable[[str], bool] = lambda _id: False,
 ) -> ReapReport:
-    """Remove every fault whose annotation expired at least ``grace`` before ``now``.
+    """End every fault whose annotation expired at least ``grace`` before ``now``.
 
     Raises MeshError only when the VirtualServices cannot even be listed; a fault that cannot be
-    removed is reported in ``failed`` and the pass goes on with the others. ``claimed`` lets the
-    service skip experiments its own expiry jobs are reverting at this moment.
+    cleared is reported in ``failed`` and the pass goes on with the others — the next pass is its
+    retry. ``claimed`` lets the service skip experiments its own expiry jobs are ending right now.
     """
     report = ReapReport(database=store is not None)
     if store is None:
         report.database_error = "no database configured or reachable"
-    marked = list_marked_faults(kube, namespace)
-    report.checked = len({(m.namespace, m.experiment_id) for m in marked})
-    due: dict[tuple[str, str], list[MarkedFault]] = defaultdict(list)
-    for mark in marked:
-        if mark.expires <= now - grace:
-            due[(mark.namespace, mark.experiment_id)].append(mark)
-    for (ns, experiment_id), marks in due.items():
-        if claimed(experiment_id):
+    report.checked, due = ending.due_from_cluster(kube, now=now, grace=grace, namespace=namespace)
+    for fault in due:
+        if claimed(fault.experiment_id):
             continue
-        expired_at = min(m.expires for m in marks)
         try:
-            _reap_one(kube, store, report, ns, experiment_id, marks, expired_at, now, notifier)
-        except MeshError as exc:
-            log.warning("could not reap %s in %s: %s", experiment_id, ns, exc)
-            report.failed.append(NotReaped(ns, experiment_id, str(exc)))
+            _reap_one(kube, store if report.database else None, report, fault, now, notifier)
+        except ending.TemporaryError as exc:
+            log.warning("could not reap %s in %s: %s", fault.experiment_id, fault.namespace, exc)
+            report.failed.append(NotReaped(fault.namespace, fault.experiment_id, str(exc)))
     return report
 
 
@@ -131,100 +112,51 @@ def _reap_one(
     kube: Kube,
     store: Store | None,
     report: ReapReport,
-    namespace: str,
-    experiment_id: str,
-    marks: list[MarkedFault],
-    expired_at: datetime,
+    fault: Due,
     now: datetime,
     notifier: Notifier | None,
 ) -> None:
-    experiment, claim = _claim(store, report, experiment_id, now) if report.database else (None, "no-db")
-    if claim == "extended":
+    experiment_id = fault.experiment_id
+
+    def message(removed: str) -> str:
+        return (
+            f"{experiment_id} expired {fault.expired_at:%H:%M:%S} UTC and was reaped from the cluster: "
+            f"{removed}"
+        )
+
+    try:
+        ended = ending.end(
+            kube,
+            store,
+            experiment_id,
+            namespace=fault.namespace,
+            vs_names=fault.vs_names,
+            reason=EndReason.EXPIRED,
+            by=SCHEDULER,
+            now=now,
+            # Whatever the store says — pending, failed, ended, unknown — an expired fault goes;
+            # only one the store says was extended stays (its annotation is being updated).
+            accept=ending.ANY_DUE,
+            due=now,
+            verb=VERB,
+            message=message,
+            cluster_alone=True,
+        )
+    except ending.PermanentError:
         report.skipped.append(experiment_id)
         return
-    cleared = clear_fault(
-        kube, namespace=namespace, experiment_id=experiment_id, vs_names=sorted({m.vs_name for m in marks})
-    )
-    detail = describe_clear(cleared)
-    report.reaped.append(Reaped(namespace, experiment_id, expired_at, detail))
-    log.info("reaped %s in %s: %s", experiment_id, namespace, detail)
-    if store is None or not report.database:
-        return
-    message = f"{experiment_id} expired {expired_at:%H:%M:%S} UTC and was reaped from the cluster: {detail}"
-    try:
-        if claim == "claimed":
-            experiment = finish(store, experiment_id, reason=None, verb=VERB, message=message, now=now)
-        elif claim == "pending":
-            with store.write() as session:
-                experiment = mark_failed(
-                    session=session,
-                    experiment_id=experiment_id,
-                    detail="the fault reached the cluster but was never recorded as active (a crash "
-                    f"while it was applied?); the reaper removed it at expiry: {detail}",
-                    now=now,
-                )
-            audit(
-                store,
-                verb=VERB,
-                command=f"reap {experiment_id}",
-                outcome=Outcome.OK,
-                message=message,
-                experiment=experiment,
-            )
-        else:
-            # Ended, failed, or unknown to this database: the cluster held a leftover.
-            state = f"{experiment.state} in the store" if experiment else "unknown to the store"
-            audit(
-                store,
-                verb=VERB,
-                command=f"reap {experiment_id}",
-                outcome=Outcome.OK,
-                message=f"{message} (the experiment was {state})",
-                experiment=experiment,
-                target=Target(namespace=namespace),
-            )
-    except DATABASE_ERRORS as exc:
-        _lost(report, exc)
-        return
-    if notifier is not None and experiment is not None:
-        deliver(experiment_id, lambda: notifier.experiment_event(experiment, f"⏹ {message}", final=True))
+    report.reaped.append(Reaped(fault.namespace, experiment_id, fault.expired_at, ended.removed))
+    log.info("reaped %s in %s: %s", experiment_id, fault.namespace, ended.removed)
+    if store is not None and ended.database_error is not None:
+        _lost(report, ended.database_error)
+    experiment = ended.experiment
+    if notifier is not None and ended.recorded and experiment is not None:
+        text = f"⏹ {message(ended.removed)}"
+        deliver(experiment_id, lambda: notifier.experiment_event(experiment, text, final=True))
 
 
-def _claim(
-    store: Store | None, report: ReapReport, experiment_id: str, now: datetime
-) -> tuple[Experiment | None, str]:
-    """Claim the experiment for reverting where the store allows; what the store says otherwise:
-    "claimed" (now ending, ours to end), "extended" (the annotation is stale: leave it), "pending",
-    or "other" (ended, failed, unknown: just clean the cluster)."""
-    assert store is not None
-    try:
-        with store.write() as session:
-            try:
-                experiment = get_experiment(session=session, experiment_id=experiment_id)
-            except ExperimentNotFound:
-                return None, "other"
-            if experiment.state == ExperimentState.ACTIVE:
-                if experiment.expires_at is not None and experiment.expires_at > now:
-                    return experiment, "extended"
-                try:
-                    experiment = begin_ending(
-                        session=session, experiment_id=experiment_id, reason=EndReason.EXPIRED, by=SCHEDULER
-                    )
-                except InvalidTransition:
-                    return experiment, "other"
-                return experiment, "claimed"
-            if experiment.state == ExperimentState.ENDING:
-                return experiment, "claimed"
-            if experiment.state == ExperimentState.PENDING:
-                return experiment, "pending"
-            return experiment, "other"
-    except DATABASE_ERRORS as exc:
-        _lost(report, exc)
-        return None, "no-db"
-
-
-def _lost(report: ReapReport, exc: Exception) -> None:
+def _lost(report: ReapReport, error: str) -> None:
     if report.database:
-        log.warning("the database is unavailable; reaping from the cluster alone: %s", exc)
+        log.warning("the database is unavailable; reaping from the cluster alone: %s", error)
     report.database = False
-    report.database_error = str(exc).splitlines()[0][:300]
+    report.database_error = error

@@ -30,7 +30,6 @@ from datetime import datetime, timedelta
 
 from bot.lifecycle import jobs
 from bot.lifecycle.notify import CANCEL_ACTION, POSTPONE_ACTION, SKIP_ACTION, Button, deliver
-from bot.lifecycle.revert import DATABASE_ERRORS
 from bot.lifecycle.runtime import Runtime
 from bot.pipeline import Unconfirmed
 from core.durations import format_duration
@@ -57,6 +56,7 @@ from core.store.schedules import (
     run_command,
     run_stamp,
 )
+from domain.ending import DATABASE_ERRORS
 from domain.schedules import local_time, owner_of, record
 from handlers.schedule import target_of
 

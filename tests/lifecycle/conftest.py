@@ -119,6 +119,11 @@ class Env:
         with self.store.read() as session:
             return get_experiment(session=session, experiment_id=experiment_id)
 
+    def armed(self, lifecycle: Lifecycle, experiment_id: str) -> bool:
+        """Whether the leader's scheduler holds the experiment's expiry job — what the leader did
+        about it, seen from outside (job ids are ``expire:<experiment>``)."""
+        return lifecycle.rt.has_job(f"expire:{experiment_id}")
+
     def in_cluster(self, experiment_id: str) -> bool:
         return any(m.experiment_id == experiment_id for m in list_marked_faults(self.kube))
 

@@ -44,7 +44,7 @@ def test_extending_re_arms_the_expiry_and_the_reminder(env: Env) -> None:
     lifecycle = env.lifecycle(reminder_lead_seconds=1)
     experiment_id = env.inject("web-svc", "2s")
     # Let the leader arm the original expiry first, so re-arming is what the test sees.
-    wait_for(lambda: lifecycle.expiries.armed_expiry(experiment_id), 2.0, "the expiry armed")
+    wait_for(lambda: env.armed(lifecycle, experiment_id), 2.0, "the expiry armed")
     reply = env.run(f"fault extend {experiment_id} 1s")
     assert reply.ok, reply.text
     extended = env.experiment(experiment_id).expires_at

@@ -87,7 +87,7 @@ def test_database_deleted_mid_experiment_the_fault_still_ends_on_time(env: Env) 
     experiment_id = env.inject("web-svc", "2s")
     expires = env.experiment(experiment_id).expires_at
     assert expires is not None
-    wait_for(lambda: lifecycle.expiries.armed_expiry(experiment_id), 2.0, "the expiry armed")
+    wait_for(lambda: env.armed(lifecycle, experiment_id), 2.0, "the expiry armed")
 
     _lose_database(env)
 

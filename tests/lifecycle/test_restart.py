@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.lifecycle.revert import SCHEDULER
 from core.store import EndReason, begin_ending
+from domain.ending import SCHEDULER
 
 from .conftest import Env, wait_for
 

@@ -107,7 +107,7 @@ def test_when_the_undo_fails_too_the_reply_says_what_stayed(two_routes: Meshbot)
     assert mb.last_event().experiment_id == experiment.id
 
     reply = mb.ok(f"fault clear {experiment.id}")
-    assert f"✔ {experiment.id} on web-svc.{NS} cleared (1 fault route(s) removed)" in reply
+    assert f"✔ {experiment.id} on web-svc.{NS} cleared (1 fault route(s) removed from " in reply
     assert mb.virtual_services() == before
     assert mb.experiment(experiment.id).state == "failed"  # the record of what went wrong stays
 
@@ -134,7 +134,7 @@ def test_a_clear_that_fails_half_way_can_be_retried(two_routes: Meshbot) -> None
 
     assert result.exit_code == 1
     assert result.stderr.startswith(
-        f"✖ {experiment_id} on web-svc.{NS}: could not be reverted: experiment {experiment_id} is still in "
+        f"✖ {experiment_id} on web-svc.{NS}: could not be cleared: experiment {experiment_id} is still in "
         "VirtualService web-svc: removing experiment"
     )
     assert result.stderr.rstrip().endswith("it was removed from emojivoto")
@@ -200,7 +200,7 @@ def test_clear_all_halts_a_fault_whose_undo_failed_too(two_routes: Meshbot) -> N
 
     # `fault list` shows only running experiments, but the big red button must reach this one.
     reply = mb.ok("fault clear all")
-    assert f"✔ {experiment.id} on web-svc.{NS} cleared (1 fault route(s) removed)" in reply
+    assert f"✔ {experiment.id} on web-svc.{NS} cleared (1 fault route(s) removed from " in reply
     assert mb.virtual_services() == before
     assert mb.experiment(experiment.id).state == "failed"
 
@@ -213,7 +213,7 @@ def test_clear_all_removes_faults_the_store_has_no_record_of(meshbot: Meshbot) -
     assert "No active faults." in meshbot.ok("fault list")
 
     reply = meshbot.ok("fault clear all")
-    assert f"✔ {experiment_id} on {NS} cleared (1 fault route(s) removed)" in reply
+    assert f"✔ {experiment_id} on {NS} cleared (1 fault route(s) removed from " in reply
     assert "it had no live record in meshbot's store" in reply
     assert "meshbot-web-svc" not in meshbot.virtual_services()
     assert "No active faults: nothing to clear." in meshbot.ok("fault clear all")

@@ -146,8 +146,8 @@ def test_the_write_up_replayed_with_the_istioctl_installer(make_meshbot: Callabl
     assert f"• {delay_id} delay on web-svc.{NS}" in reply
 
     reply = mb.ok("fault clear all")
-    assert f"✔ {abort_id} on web-svc.{NS} cleared (1 fault route(s) removed)" in reply
-    assert f"✔ {delay_id} on web-svc.{NS} cleared (1 fault route(s) removed)" in reply
+    assert f"✔ {abort_id} on web-svc.{NS} cleared (1 fault route(s) removed from " in reply
+    assert f"✔ {delay_id} on web-svc.{NS} cleared (1 fault route(s) removed from " in reply
     # Exactly as before the first fault: spec and annotations.
     assert mb.virtual_services() == before_faults
     assert "*Active faults*\nNone." in mb.ok("status")
@@ -373,8 +373,8 @@ def test_fault_clear_one_service_leaves_the_others(meshbot: Meshbot) -> None:
     reply = meshbot.ok(f"fault clear web-svc -n {NS}")
 
     assert reply.strip() == (
-        f"✔ {web} on web-svc.{NS} cleared (1 fault route(s) removed); "
-        "deleted meshbot's VirtualService meshbot-web-svc"
+        f"✔ {web} on web-svc.{NS} cleared (1 fault route(s) removed from meshbot-web-svc; "
+        "meshbot's VirtualService meshbot-web-svc deleted)"
     )
     assert set(meshbot.virtual_services()) == {"meshbot-voting-svc"}
     assert meshbot.experiment(web).end_reason == "cleared by user"
