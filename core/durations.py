@@ -24,7 +24,7 @@ def duration(text: str, *, what: str = "duration") -> timedelta:
     return timedelta(seconds=seconds)
 
 
-def format_duration(value: timedelta) -> str:
+def human_duration(value: timedelta) -> str:
     """A duration as people type it in commands (`250ms`, `1.5s`, `10m`, `1h30m`), for messages."""
     millis = value / timedelta(milliseconds=1)
     if millis < 1000:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from core.durations import format_duration
+from core.durations import human_duration
 from core.errors import Refused
 from core.policy import Policy
 from core.store import (
@@ -100,8 +100,8 @@ def start(
     duration = duration or limits.default_duration
     if duration > limits.max_duration:
         raise Refused(
-            f"a fault may last at most {format_duration(limits.max_duration)} by policy; "
-            f"{format_duration(duration)} asked",
+            f"a fault may last at most {human_duration(limits.max_duration)} by policy; "
+            f"{human_duration(duration)} asked",
             target=target,
         )
     with store.write() as session:
@@ -221,8 +221,8 @@ def extend(
         total = timedelta(seconds=experiment.duration_seconds) + by
         if total > max_duration:
             raise Refused(
-                f"{experiment_id} would last {format_duration(total)} in all; "
-                f"the policy allows at most {format_duration(max_duration)}",
+                f"{experiment_id} would last {human_duration(total)} in all; "
+                f"the policy allows at most {human_duration(max_duration)}",
                 target=target,
             )
         try:

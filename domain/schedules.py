@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.orm import Session
 
 from core.clock import utcnow
-from core.durations import format_duration
+from core.durations import human_duration
 from core.store import (
     Schedule,
     ScheduleNotFound,
@@ -135,9 +135,7 @@ def postpone(
         tz = schedule.timezone
         if schedule.run_at is not None:
             update_schedule(session=session, schedule_id=schedule_id, run_at=later)
-            text = (
-                f"Postponed {schedule_id} by {format_duration(by)}: it now runs at {local_time(later, tz)}."
-            )
+            text = f"Postponed {schedule_id} by {human_duration(by)}: it now runs at {local_time(later, tz)}."
         else:
             moved = create_schedule(
                 session=session,
@@ -160,7 +158,7 @@ def postpone(
                 source=source,
             )
             text = (
-                f"Postponed the {local_time(upcoming, tz)} run of {schedule_id} by {format_duration(by)} "
+                f"Postponed the {local_time(upcoming, tz)} run of {schedule_id} by {human_duration(by)} "
                 f"(to {local_time(later, tz)}, as {moved.id}); later runs stay as scheduled."
             )
         record(

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
 
+from core.durations import human_duration
 from core.errors import Refused
 from core.store import (
     EndReason,
@@ -25,7 +26,6 @@ from domain.ending import Verdict
 from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
-from handlers.parse import format_duration
 from handlers.reply import ExperimentEvent, Reply
 from handlers.verb import READS, Access, Everywhere, Namespace, OfExperiment, Starts
 from mesh.faults import FaultSpec, InvalidFault, abort_fault, delay_fault
@@ -47,7 +47,7 @@ def rules(command: FaultCommand) -> Access:
     match command:
         case ListCommand():
             return READS
-        case InjectCommand():
+        case StartCommand():
             where = Namespace(command.service.namespace)
             return Access(role="operator", where=where, starts=Starts(command.kind, command.percentage))
         case ExtendCommand():
@@ -62,7 +62,7 @@ def rules(command: FaultCommand) -> Access:
 
 
 @dataclass(frozen=True)
-class InjectCommand:
+class StartCommand:
     kind: Literal["delay", "abort"]
     service: parse.ServiceRef
     percentage: float
@@ -94,7 +94,7 @@ class ClearCommand:
     everything: bool = False
 
 
-FaultCommand = InjectCommand | ListCommand | ExtendCommand | ClearCommand
+FaultCommand = StartCommand | ListCommand | ExtendCommand | ClearCommand
 
 
 def parse_args(args: list[str]) -> FaultCommand:
@@ -111,9 +111,9 @@ def _parse(args: list[str]) -> FaultCommand:
         raise parse.ParseError("say what to do: delay, abort, list, extend or clear")
     action, rest = args[0], args[1:]
     if action == "delay":
-        return _parse_inject("delay", rest)
+        return _parse_start("delay", rest)
     if action == "abort":
-        return _parse_inject("abort", rest)
+        return _parse_start("abort", rest)
     if action == "list":
         namespace_flag, rest = parse.service_ref(rest)
         if len(rest) > 1:
@@ -142,7 +142,7 @@ def _experiment_id(word: str) -> str:
     return word
 
 
-def _parse_inject(kind: Literal["delay", "abort"], args: list[str]) -> InjectCommand:
+def _parse_start(kind: Literal["delay", "abort"], args: list[str]) -> StartCommand:
     namespace_flag, args = parse.service_ref(args)
     opts, args = parse.options(args, {"header"})
     headers: dict[str, str] = {}
@@ -172,7 +172,7 @@ def _parse_inject(kind: Literal["delay", "abort"], args: list[str]) -> InjectCom
     service = parse.service_word(service_word, namespace_flag)
     if kind == "delay":
         delay = parse.duration(amount, what="delay")
-        return InjectCommand(
+        return StartCommand(
             kind,
             service,
             percentage,
@@ -182,7 +182,7 @@ def _parse_inject(kind: Literal["delay", "abort"], args: list[str]) -> InjectCom
             percentage_given=bool(percentages),
         )
     if amount.isdigit():
-        return InjectCommand(
+        return StartCommand(
             kind,
             service,
             percentage,
@@ -191,7 +191,7 @@ def _parse_inject(kind: Literal["delay", "abort"], args: list[str]) -> InjectCom
             headers=headers,
             percentage_given=bool(percentages),
         )
-    return InjectCommand(
+    return StartCommand(
         kind,
         service,
         percentage,
@@ -203,8 +203,8 @@ def _parse_inject(kind: Literal["delay", "abort"], args: list[str]) -> InjectCom
 
 
 def handle(command: FaultCommand, ctx: Context) -> Reply:
-    if isinstance(command, InjectCommand):
-        return _inject(command, ctx)
+    if isinstance(command, StartCommand):
+        return _start(command, ctx)
     if isinstance(command, ListCommand):
         return _list(command, ctx)
     if isinstance(command, ExtendCommand):
@@ -215,7 +215,7 @@ def handle(command: FaultCommand, ctx: Context) -> Reply:
 # ---------------------------------------------------------------- inject
 
 
-def _spec(command: InjectCommand, ctx: Context, target: Target) -> FaultSpec:
+def _spec(command: StartCommand, ctx: Context, target: Target) -> FaultSpec:
     limits = ctx.policy.faults
     if command.percentage > limits.max_percentage:
         typed = command.percentage_given
@@ -245,7 +245,7 @@ def _spec(command: InjectCommand, ctx: Context, target: Target) -> FaultSpec:
 def _describe(spec: FaultSpec) -> str:
     if spec.kind == "delay":
         assert spec.delay is not None
-        what = f"delay {format_duration(spec.delay)}"
+        what = f"delay {human_duration(spec.delay)}"
     else:
         what = f"abort {spec.http_status if spec.http_status is not None else spec.grpc_status}"
     where = (
@@ -256,7 +256,7 @@ def _describe(spec: FaultSpec) -> str:
     return f"{what} on {spec.percentage:g}% of requests{where}"
 
 
-def _inject(command: InjectCommand, ctx: Context) -> Reply:
+def _start(command: StartCommand, ctx: Context) -> Reply:
     namespace = ctx.namespace(command.service.namespace)
     service = command.service.service
     target = Target(cluster=ctx.cluster, namespace=namespace, service=service)
@@ -301,7 +301,7 @@ def _inject(command: InjectCommand, ctx: Context) -> Reply:
     lines = [
         f"Experiment {experiment_id}: {_describe(spec)} to {service}.{namespace}.",
         f"VirtualServices: {touched}.",
-        f"Ends {started.expires_at:%Y-%m-%d %H:%M:%S} UTC (in {format_duration(started.duration)}). "
+        f"Ends {started.expires_at:%Y-%m-%d %H:%M:%S} UTC (in {human_duration(started.duration)}). "
         f"Stop it with `fault clear {experiment_id}`.",
     ]
     lines += [f"⚠ {w}" for w in started.warnings]
@@ -324,7 +324,7 @@ def _time_left(experiment: Experiment, now: datetime) -> str:
     return (
         "overdue"
         if left <= timedelta(0)
-        else f"{format_duration(timedelta(seconds=int(left.total_seconds())))} left"
+        else f"{human_duration(timedelta(seconds=int(left.total_seconds())))} left"
     )
 
 
@@ -353,7 +353,7 @@ def _extend(command: ExtendCommand, ctx: Context) -> Reply:
         store=ctx.store,
     )
     text = (
-        f"Experiment {command.experiment_id} extended by {format_duration(command.by)}; "
+        f"Experiment {command.experiment_id} extended by {human_duration(command.by)}; "
         f"it now ends {extended.expires_at:%Y-%m-%d %H:%M:%S} UTC."
     )
     return Reply(

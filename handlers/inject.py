@@ -19,18 +19,18 @@ HELP = "label a namespace istio-injection=enabled; --restart rolls its workloads
 USAGE = "inject <namespace> [--restart]"
 
 
-def rules(command: InjectCommand) -> Access:
+def rules(command: SidecarCommand) -> Access:
     return Access(role="operator", where=Namespace(command.namespace))
 
 
 @dataclass(frozen=True)
-class InjectCommand:
+class SidecarCommand:
     namespace: str
     enabled: bool
     restart: bool
 
 
-def parse_namespace_command(args: list[str], *, enabled: bool, usage: str) -> InjectCommand:
+def parse_namespace_command(args: list[str], *, enabled: bool, usage: str) -> SidecarCommand:
     try:
         flags, rest = parse.flags(args, {"--restart"})
         if len(rest) != 1:
@@ -38,14 +38,14 @@ def parse_namespace_command(args: list[str], *, enabled: bool, usage: str) -> In
         namespace = parse.name(rest[0], what="namespace")
     except parse.ParseError as exc:
         raise UsageError(str(exc), usage) from None
-    return InjectCommand(namespace, enabled, "--restart" in flags)
+    return SidecarCommand(namespace, enabled, "--restart" in flags)
 
 
-def parse_args(args: list[str]) -> InjectCommand:
+def parse_args(args: list[str]) -> SidecarCommand:
     return parse_namespace_command(args, enabled=True, usage=USAGE)
 
 
-def handle(command: InjectCommand, ctx: Context) -> Reply:
+def handle(command: SidecarCommand, ctx: Context) -> Reply:
     namespace = command.namespace
     target = Target(cluster=ctx.cluster, namespace=namespace)
     try:

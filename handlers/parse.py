@@ -11,9 +11,9 @@ import shlex
 from dataclasses import dataclass
 
 from core.durations import DurationError as ParseError
-from core.durations import duration, format_duration
+from core.durations import duration
 
-__all__ = ["ParseError", "duration", "format_duration"]
+__all__ = ["ParseError", "duration"]
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(

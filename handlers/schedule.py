@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 
+from core.durations import human_duration
 from core.errors import Refused
 from core.store import Schedule, ScheduleNotFound, create_schedule, get_binding, get_schedule, next_run
 from core.values import Target
@@ -27,7 +28,6 @@ from domain.schedules import describe_when, local_time
 from handlers import fault, parse
 from handlers.context import Context
 from handlers.errors import UsageError
-from handlers.parse import format_duration
 from handlers.reply import Reply
 from handlers.verb import Access
 
@@ -46,7 +46,7 @@ _ID = re.compile(r"^sch-[0-9a-f]{4,}$")
 
 def rules(command: ScheduleCommand) -> Access:
     # Judged as the fault it will inject: that fault's role, namespace and risk.
-    return fault.rules(command.inject)
+    return fault.rules(command.fault)
 
 
 # When: an aware datetime (absolute), a naive one (wall time in the zone), a time of day (its next
@@ -57,7 +57,7 @@ When = datetime | time | timedelta
 @dataclass(frozen=True)
 class ScheduleCommand:
     words: tuple[str, ...]  # the inner fault command, as parsed
-    inject: fault.InjectCommand
+    fault: fault.StartCommand
     at: When | None
     cron: str | None
     timezone: str
@@ -75,7 +75,7 @@ def _parse(args: list[str]) -> ScheduleCommand:
     if not args:
         raise parse.ParseError(f"say what to run and when, e.g. {EXAMPLES[0]}")
     inner, rest = args[0], args[1:]
-    words, inject = inner_command(inner)
+    words, started = inner_command(inner)
     opts, rest = parse.options(rest, {"tz", "remind"})
     timezone = zone(opts.get("tz", "UTC"))
     remind = reminder_lead(opts["remind"]) if "remind" in opts else None
@@ -91,13 +91,13 @@ def _parse(args: list[str]) -> ScheduleCommand:
             raise parse.ParseError(
                 f'cannot read cron expression "{cron}": {exc} (five fields: minute hour day month weekday)'
             ) from None
-        return ScheduleCommand(tuple(words), inject, None, cron, timezone, remind)
+        return ScheduleCommand(tuple(words), started, None, cron, timezone, remind)
     if len(rest) not in (2, 3):
         raise parse.ParseError(f"`at` needs one time, e.g. {TIME_FORMS}")
-    return ScheduleCommand(tuple(words), inject, when(" ".join(rest[1:])), None, timezone, remind)
+    return ScheduleCommand(tuple(words), started, when(" ".join(rest[1:])), None, timezone, remind)
 
 
-def inner_command(text: str) -> tuple[list[str], fault.InjectCommand]:
+def inner_command(text: str) -> tuple[list[str], fault.StartCommand]:
     """The quoted fault command, parsed by the fault verb; only injections can be scheduled."""
     words = parse.words(text)
     if words[:1] == ["/mesh"]:
@@ -110,7 +110,7 @@ def inner_command(text: str) -> tuple[list[str], fault.InjectCommand]:
         command = fault.parse_args(words[1:])
     except UsageError as exc:
         raise parse.ParseError(f"the scheduled command: {exc.message} (form: {exc.usage})") from None
-    assert isinstance(command, fault.InjectCommand)
+    assert isinstance(command, fault.StartCommand)
     return words, command
 
 
@@ -163,16 +163,16 @@ def resolve(moment: When, timezone: str, now: datetime) -> datetime:
 def handle(command: ScheduleCommand, ctx: Context) -> Reply:
     if not ctx.channel:
         raise Refused("a schedule reports to a channel: create it from one (the CLI: --channel <name>)")
-    ref = command.inject.service
+    ref = command.fault.service
     namespace = ctx.namespace(ref.namespace)
     target = Target(cluster=ctx.cluster, namespace=namespace, service=ref.service)
     if ctx.policy.is_protected(namespace):
         raise Refused(f"namespace {namespace} is protected by policy: faults are not allowed there")
     limits = ctx.policy.faults
-    if command.inject.duration is not None and command.inject.duration > limits.max_duration:
+    if command.fault.duration is not None and command.fault.duration > limits.max_duration:
         raise Refused(
-            f"a fault may last at most {format_duration(limits.max_duration)} by policy; "
-            f"{format_duration(command.inject.duration)} asked"
+            f"a fault may last at most {human_duration(limits.max_duration)} by policy; "
+            f"{human_duration(command.fault.duration)} asked"
         )
     words = list(command.words)
     if ref.namespace is None:
@@ -201,7 +201,7 @@ def handle(command: ScheduleCommand, ctx: Context) -> Reply:
     lines = [
         f"Scheduled {schedule.id}: `{schedule.command}` {describe_when(schedule)}.",
         f"Next run: {local_time(first, schedule.timezone) if first else 'none'}; "
-        + (f"a reminder comes {format_duration(remind)} before each run." if remind else "no reminder."),
+        + (f"a reminder comes {human_duration(remind)} before each run." if remind else "no reminder."),
         f"`pause {schedule.id}` / `resume {schedule.id}` / `unschedule {schedule.id}`; "
         "`schedules` lists them.",
     ]

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from core.durations import human_duration
 from core.store import list_active, list_failed
 from core.values import Target
 from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
-from handlers.parse import format_duration
 from handlers.reply import Reply
 from handlers.verb import READS, Access
 from mesh.overview import mesh_overview
@@ -68,7 +68,7 @@ def handle(command: StatusCommand, ctx: Context) -> Reply:
         for e in active:
             left = (e.expires_at - now) if e.expires_at else None
             when = (
-                f"{format_duration(timedelta(seconds=int(left.total_seconds())))} left"
+                f"{human_duration(timedelta(seconds=int(left.total_seconds())))} left"
                 if left and left.total_seconds() >= 1
                 else "overdue"
             )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from handlers.context import Context
-from handlers.inject import InjectCommand, parse_namespace_command
+from handlers.inject import SidecarCommand, parse_namespace_command
 from handlers.inject import handle as handle_injection
 from handlers.reply import Reply
 from handlers.verb import Access, Namespace
@@ -13,13 +13,13 @@ HELP = "remove a namespace's istio-injection label; --restart rolls its workload
 USAGE = "uninject <namespace> [--restart]"
 
 
-def rules(command: InjectCommand) -> Access:
+def rules(command: SidecarCommand) -> Access:
     return Access(role="operator", where=Namespace(command.namespace))
 
 
-def parse_args(args: list[str]) -> InjectCommand:
+def parse_args(args: list[str]) -> SidecarCommand:
     return parse_namespace_command(args, enabled=False, usage=USAGE)
 
 
-def handle(command: InjectCommand, ctx: Context) -> Reply:
+def handle(command: SidecarCommand, ctx: Context) -> Reply:
     return handle_injection(command, ctx)

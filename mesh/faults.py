@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from core.durations import format_duration as describe_duration
+from core.durations import human_duration
 from mesh.errors import MeshError
 
 ANNOTATION = "meshbot.dev/faults"
@@ -102,15 +102,14 @@ def validate_delay(delay: timedelta, maximum: timedelta | None = None) -> timede
     if not isinstance(delay, timedelta):
         raise InvalidFault(f"delay must be a duration, got {delay!r}")
     if delay < MIN_DELAY:
-        raise InvalidFault(f"delay must be at least 1ms, got {describe_duration(delay)}")
+        raise InvalidFault(f"delay must be at least 1ms, got {human_duration(delay)}")
     if delay % MIN_DELAY:
         raise InvalidFault(
-            f"delay {describe_duration(delay)} is finer than Istio allows; use whole milliseconds"
+            f"delay {human_duration(delay)} is finer than Istio allows; use whole milliseconds"
         )
     if maximum is not None and delay > maximum:
         raise InvalidFault(
-            f"delay {describe_duration(delay)} is longer than the allowed maximum of "
-            f"{describe_duration(maximum)}"
+            f"delay {human_duration(delay)} is longer than the allowed maximum of {human_duration(maximum)}"
         )
     return delay
 
@@ -206,7 +205,7 @@ def abort_fault(
     )
 
 
-def format_duration(value: timedelta) -> str:
+def protobuf_duration(value: timedelta) -> str:
     """A protobuf-JSON Duration (`3s`, `0.5s`, `0.001s`), the form Istio's fixedDelay accepts."""
     micros = value // timedelta(microseconds=1)
     sign = "-" if micros < 0 else ""
@@ -222,7 +221,7 @@ def fault_block(spec: FaultSpec) -> Json:
     percentage = {"value": spec.percentage}
     if spec.kind == "delay":
         assert spec.delay is not None
-        return {"delay": {"fixedDelay": format_duration(spec.delay), "percentage": percentage}}
+        return {"delay": {"fixedDelay": protobuf_duration(spec.delay), "percentage": percentage}}
     if spec.http_status is not None:
         return {"abort": {"httpStatus": spec.http_status, "percentage": percentage}}
     return {"abort": {"grpcStatus": spec.grpc_status, "percentage": percentage}}

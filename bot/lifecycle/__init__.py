@@ -165,6 +165,20 @@ class Lifecycle:
             self._elector.abandon()
         self._step_down(wait=False)
 
+    # What the scheduler's jobs call (bot.lifecycle.jobs), each on the part that does it.
+
+    def run_expiry(self, experiment_id: str, reason: str) -> None:
+        self.expiries.run_expiry(experiment_id, reason)
+
+    def run_reminder(self, experiment_id: str, kind: str) -> None:
+        self.expiries.run_reminder(experiment_id, kind)
+
+    def run_schedule(self, schedule_id: str, run_at: str) -> None:
+        self.schedules.run(schedule_id, run_at)
+
+    def remind_schedule(self, schedule_id: str, run_at: str) -> None:
+        self.schedules.remind(schedule_id, run_at)
+
     def wait_until_leader(self, timeout: float) -> bool:
         return self._leading.wait(timeout)
 

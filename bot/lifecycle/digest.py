@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from core.durations import human_duration
 from core.store import ExperimentState, Store, list_active, list_experiments, list_schedules, next_run
 from domain.schedules import describe_when, local_time
-from handlers.parse import format_duration
 
 DAY = timedelta(days=1)
 _MAX_LINES = 20  # per section: a digest is a summary, `audit` has the rest
@@ -36,13 +36,13 @@ def digest_text(store: Store, channel: str, *, now: datetime, timezone: str = "U
         who = e.created_by_name or e.created_by_user
         ran.append(
             f"• {e.id} {e.kind} on {e.service}.{e.namespace} for "
-            f"{format_duration(timedelta(seconds=e.duration_seconds))} by {who} — {outcome}"
+            f"{human_duration(timedelta(seconds=e.duration_seconds))} by {who} — {outcome}"
         )
     running = []
     for e in active:
         left = (e.expires_at - now) if e.expires_at else None
         when = (
-            f"ends in {format_duration(timedelta(seconds=max(1, int(left.total_seconds()))))}"
+            f"ends in {human_duration(timedelta(seconds=max(1, int(left.total_seconds()))))}"
             if left and left.total_seconds() > 0
             else "ending"
         )

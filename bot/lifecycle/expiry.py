@@ -33,7 +33,7 @@ from bot.lifecycle import jobs
 from bot.lifecycle.batch import GroupCommit
 from bot.lifecycle.notify import EXTEND_ACTION, STOP_ACTION, Button, deliver
 from bot.lifecycle.runtime import Runtime
-from core.durations import format_duration
+from core.durations import human_duration
 from core.store import (
     EndReason,
     Experiment,
@@ -75,7 +75,7 @@ class _Armed:
 
 
 def _short(delta: timedelta) -> str:
-    return format_duration(timedelta(seconds=max(1, round(delta.total_seconds()))))
+    return human_duration(timedelta(seconds=max(1, round(delta.total_seconds()))))
 
 
 class Expiries:

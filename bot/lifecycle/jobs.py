@@ -9,18 +9,39 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from bot.lifecycle import Lifecycle
+from typing import Protocol
 
 log = logging.getLogger(__name__)
 
-_instances: dict[str, Lifecycle] = {}
+
+class JobTarget(Protocol):
+    """What the jobs call on the lifecycle that armed them (bot.lifecycle.Lifecycle)."""
+
+    @property
+    def is_leader(self) -> bool: ...
+
+    def run_expiry(self, experiment_id: str, reason: str) -> None: ...
+
+    def run_reminder(self, experiment_id: str, kind: str) -> None: ...
+
+    def run_schedule(self, schedule_id: str, run_at: str) -> None: ...
+
+    def remind_schedule(self, schedule_id: str, run_at: str) -> None: ...
+
+    def sync(self) -> None: ...
+
+    def reconcile(self) -> None: ...
+
+    def reap_now(self) -> object: ...
+
+    def send_digests(self) -> None: ...
+
+
+_instances: dict[str, JobTarget] = {}
 _lock = threading.Lock()
 
 
-def register(instance: str, lifecycle: Lifecycle) -> None:
+def register(instance: str, lifecycle: JobTarget) -> None:
     with _lock:
         _instances[instance] = lifecycle
 
@@ -30,7 +51,7 @@ def unregister(instance: str) -> None:
         _instances.pop(instance, None)
 
 
-def _leading(instance: str) -> Lifecycle | None:
+def _leading(instance: str) -> JobTarget | None:
     with _lock:
         lifecycle = _instances.get(instance)
     if lifecycle is None or not lifecycle.is_leader:
@@ -41,13 +62,13 @@ def _leading(instance: str) -> Lifecycle | None:
 def expire(instance: str, experiment_id: str, reason: str) -> None:
     lifecycle = _leading(instance)
     if lifecycle is not None:
-        lifecycle.expiries.run_expiry(experiment_id, reason)
+        lifecycle.run_expiry(experiment_id, reason)
 
 
 def remind(instance: str, experiment_id: str, kind: str) -> None:
     lifecycle = _leading(instance)
     if lifecycle is not None:
-        lifecycle.expiries.run_reminder(experiment_id, kind)
+        lifecycle.run_reminder(experiment_id, kind)
 
 
 def sync(instance: str) -> None:
@@ -71,13 +92,13 @@ def reap(instance: str) -> None:
 def run_schedule(instance: str, schedule_id: str, run_at: str) -> None:
     lifecycle = _leading(instance)
     if lifecycle is not None:
-        lifecycle.schedules.run(schedule_id, run_at)
+        lifecycle.run_schedule(schedule_id, run_at)
 
 
 def remind_schedule(instance: str, schedule_id: str, run_at: str) -> None:
     lifecycle = _leading(instance)
     if lifecycle is not None:
-        lifecycle.schedules.remind(schedule_id, run_at)
+        lifecycle.remind_schedule(schedule_id, run_at)
 
 
 def digest(instance: str) -> None:

@@ -32,7 +32,7 @@ from bot.lifecycle import jobs
 from bot.lifecycle.notify import CANCEL_ACTION, POSTPONE_ACTION, SKIP_ACTION, Button, deliver
 from bot.lifecycle.runtime import Runtime
 from bot.pipeline import Unconfirmed
-from core.durations import format_duration
+from core.durations import human_duration
 from core.store import (
     Experiment,
     Outcome,
@@ -73,15 +73,6 @@ _MAX_LISTED = 5
 
 def button_value(schedule_id: str, run: datetime) -> str:
     return f"{schedule_id}@{run_stamp(run)}"
-
-
-def parse_button_value(value: str) -> tuple[str, datetime | None]:
-    """``sch-1a2b@2026-12-01T13:00:00Z`` → (id, run); a bare id → (id, None)."""
-    schedule_id, _, run = value.partition("@")
-    try:
-        return schedule_id, parse_run_stamp(run) if run else None
-    except ValueError:
-        return schedule_id, None
 
 
 def reminder_buttons(schedule_id: str, run: datetime) -> tuple[Button, ...]:
@@ -253,7 +244,7 @@ class ScheduleRunner:
                 known.reminded = run
         left = run - self.rt.now()
         text = (
-            f"🗓 In {format_duration(timedelta(seconds=max(1, round(left.total_seconds()))))}, schedule "
+            f"🗓 In {human_duration(timedelta(seconds=max(1, round(left.total_seconds()))))}, schedule "
             f"{schedule_id} runs `{schedule.command}` ({local_time(run, schedule.timezone)}, "
             f"for {schedule.created_by_name or schedule.created_by_user})."
         )

@@ -15,8 +15,8 @@ from typing import Any
 
 from bot.confirm import Pending
 from bot.lifecycle.notify import EXTEND_ACTION, STOP_ACTION
+from core.durations import human_duration
 from core.store import Experiment
-from handlers.parse import format_duration
 from handlers.reply import Reply
 
 Block = dict[str, Any]
@@ -193,7 +193,7 @@ def render(reply: Reply, *, expires_at: datetime | None = None) -> list[Block]:
 def describe_fault(experiment: Experiment) -> str:
     params = experiment.parameters or {}
     if experiment.kind == "delay":
-        what = f"delay {format_duration(timedelta(milliseconds=int(params.get('delay_ms', 0))))}"
+        what = f"delay {human_duration(timedelta(milliseconds=int(params.get('delay_ms', 0))))}"
     else:
         what = f"abort {params.get('http_status') or params.get('grpc_status')}"
     what += f" on {float(params.get('percentage', 100.0)):g}% of requests"

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from core.durations import human_duration
 from handlers import (
     VERBS,
     audit,
@@ -162,7 +163,7 @@ def test_not_durations(text: str, message: str) -> None:
     ],
 )
 def test_durations_are_written_as_typed(seconds: float, text: str) -> None:
-    assert parse.format_duration(timedelta(seconds=seconds)) == text
+    assert human_duration(timedelta(seconds=seconds)) == text
     assert parse.duration(text) == timedelta(seconds=seconds)
 
 
@@ -242,17 +243,17 @@ def ref(service: str, namespace: str | None = None) -> ServiceRef:
     [
         (
             "abort 500 web-svc 50%",
-            fault.InjectCommand("abort", ref("web-svc"), 50.0, None, http_status=500),
+            fault.StartCommand("abort", ref("web-svc"), 50.0, None, http_status=500),
         ),
         (
             "abort unavailable web-svc.ns1 for 30m",
-            fault.InjectCommand(
+            fault.StartCommand(
                 "abort", ref("web-svc", "ns1"), 100.0, timedelta(minutes=30), grpc_status="unavailable"
             ),
         ),
         (
             "delay 3s -n ns1 web-svc 12.5% header=x-user:alice",
-            fault.InjectCommand(
+            fault.StartCommand(
                 "delay",
                 ref("web-svc", "ns1"),
                 12.5,
@@ -263,7 +264,7 @@ def ref(service: str, namespace: str | None = None) -> ServiceRef:
         ),
         (
             "delay 1h web-svc",
-            fault.InjectCommand("delay", ref("web-svc"), 100.0, None, delay=timedelta(hours=1)),
+            fault.StartCommand("delay", ref("web-svc"), 100.0, None, delay=timedelta(hours=1)),
         ),
         ("list", fault.ListCommand(None)),
         ("list ns1", fault.ListCommand("ns1")),
@@ -361,12 +362,12 @@ VERB_CASES: list[tuple[Any, str, Any]] = [
     (uninstall, "", uninstall.UninstallCommand(None, False)),
     (uninstall, "revision=canary --dry-run", uninstall.UninstallCommand("canary", True)),
     (uninstall, "--force", None),
-    (inject, "ns1", inject.InjectCommand("ns1", True, False)),
-    (inject, "--restart ns1", inject.InjectCommand("ns1", True, True)),
+    (inject, "ns1", inject.SidecarCommand("ns1", True, False)),
+    (inject, "--restart ns1", inject.SidecarCommand("ns1", True, True)),
     (inject, "", None),
     (inject, "ns1 ns2", None),
     (inject, "ns1 --now", None),
-    (uninject, "ns1 --restart", inject.InjectCommand("ns1", False, True)),
+    (uninject, "ns1 --restart", inject.SidecarCommand("ns1", False, True)),
     (uninject, "", None),
     (
         expose,

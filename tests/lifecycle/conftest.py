@@ -102,7 +102,7 @@ class Env:
     def run(self, command: str, *, actor: Actor = ALICE, channel: str | None = CHANNEL) -> Any:
         return self.pipeline.run(command, actor=actor, source=Source.SLACK, channel=channel)
 
-    def inject(self, service: str = "web-svc", duration: str = "2s", kind: str = "abort 500 50%") -> str:
+    def start_fault(self, service: str = "web-svc", duration: str = "2s", kind: str = "abort 500 50%") -> str:
         reply = self.run(f"fault {kind} {service}.{NS} for {duration}")
         assert reply.ok, reply.text
         assert reply.experiment_id

@@ -40,7 +40,7 @@ def test_meshbot_lifecycle_reverts_on_time_and_releases_its_lease_on_sigterm(
     )
     try:
         wait_for(lambda: _holder(env) == "standalone", 10.0, "the standalone lifecycle to take the lease")
-        experiment_id = env.inject("web-svc", "1s")
+        experiment_id = env.start_fault("web-svc", "1s")
         env.wait_gone(experiment_id, within=2.0)
         assert env.wait_state(experiment_id, "ended").end_reason == "expired"
     finally:

@@ -20,8 +20,8 @@ from .conftest import ALICE, CHANNEL, NS, Env, wait_for
 def test_the_digest_lists_the_days_experiments_the_active_ones_and_what_is_scheduled(env: Env) -> None:
     env.policy.digest = DigestPolicy(channels=[CHANNEL, "C0QUIET"], at="09:30", timezone="Europe/Berlin")
     lifecycle = env.lifecycle()
-    done = env.inject("web-svc", "1s")
-    running = env.inject("emoji-svc", "60s")
+    done = env.start_fault("web-svc", "1s")
+    running = env.start_fault("emoji-svc", "60s")
     env.run(f'schedule "fault delay 1s web-svc.{NS} for 5m" every "0 14 * * 2" tz=Europe/Berlin')
     env.wait_state(done, "ended")
 

@@ -15,8 +15,8 @@ from .conftest import Env, wait_for
 
 def test_faults_are_removed_on_time_and_the_experiments_ended(env: Env) -> None:
     lifecycle = env.lifecycle()
-    first = env.inject("web-svc", "1s")
-    second = env.inject("emoji-svc", "2s")
+    first = env.start_fault("web-svc", "1s")
+    second = env.start_fault("emoji-svc", "2s")
     assert env.in_cluster(first) and env.in_cluster(second)
 
     for experiment_id in (first, second):
@@ -42,7 +42,7 @@ def test_faults_are_removed_on_time_and_the_experiments_ended(env: Env) -> None:
 
 def test_extending_re_arms_the_expiry_and_the_reminder(env: Env) -> None:
     lifecycle = env.lifecycle(reminder_lead_seconds=1)
-    experiment_id = env.inject("web-svc", "2s")
+    experiment_id = env.start_fault("web-svc", "2s")
     # Let the leader arm the original expiry first, so re-arming is what the test sees.
     wait_for(lambda: env.armed(lifecycle, experiment_id), 2.0, "the expiry armed")
     reply = env.run(f"fault extend {experiment_id} 1s")
@@ -66,7 +66,7 @@ def test_extending_re_arms_the_expiry_and_the_reminder(env: Env) -> None:
 
 def test_long_experiments_get_nudged(env: Env) -> None:
     env.lifecycle(nudge_every_seconds=1)
-    experiment_id = env.inject("web-svc", "3s")
+    experiment_id = env.start_fault("web-svc", "3s")
     note = env.notifier.wait_for(
         lambda n: n.experiment_id == experiment_id and "has been running for" in n.text, timeout=3.0
     )
@@ -91,7 +91,7 @@ def test_a_hanging_notifier_does_not_delay_reverts(env: Env) -> None:
     stuck = _StuckSlack()
     env.notifier = stuck
     env.lifecycle(lifecycle_workers=2)
-    ids = [env.inject(service, "1s") for service in ("web-svc", "emoji-svc", "voting-svc")]
+    ids = [env.start_fault(service, "1s") for service in ("web-svc", "emoji-svc", "voting-svc")]
 
     for experiment_id in ids:
         env.wait_gone(experiment_id, within=2.0)

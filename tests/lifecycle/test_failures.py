@@ -12,7 +12,7 @@ VIRTUAL_SERVICES = r"/apis/networking\.istio\.io/v1/namespaces/emojivoto-istio/v
 
 def test_revert_retries_while_the_api_server_fails_then_succeeds(env: Env) -> None:
     lifecycle = env.lifecycle(revert_escalate_after=5)
-    experiment_id = env.inject("web-svc", "1s")
+    experiment_id = env.start_fault("web-svc", "1s")
     wait_for(lambda: env.armed(lifecycle, experiment_id), 2.0, "the expiry armed")
     # The next three calls about VirtualServices — the revert's — fail.
     env.pg.hooks.fail_next(VIRTUAL_SERVICES, 3, code=503)
@@ -29,7 +29,7 @@ def test_revert_retries_while_the_api_server_fails_then_succeeds(env: Env) -> No
 
 def test_a_fault_that_cannot_be_removed_is_escalated_and_retried_until_it_is(env: Env) -> None:
     lifecycle = env.lifecycle(revert_escalate_after=3)
-    experiment_id = env.inject("web-svc", "1s")
+    experiment_id = env.start_fault("web-svc", "1s")
     wait_for(lambda: env.armed(lifecycle, experiment_id), 2.0, "the expiry armed")
     env.pg.hooks.fail_next(VIRTUAL_SERVICES, 10_000, code=500)
 
@@ -54,7 +54,7 @@ def test_a_fault_that_cannot_be_removed_is_escalated_and_retried_until_it_is(env
 
 def test_status_shows_a_fault_whose_revert_failed_while_the_cluster_still_carries_it(env: Env) -> None:
     lifecycle = env.lifecycle(revert_escalate_after=2)
-    experiment_id = env.inject("web-svc", "1s")
+    experiment_id = env.start_fault("web-svc", "1s")
     wait_for(lambda: env.armed(lifecycle, experiment_id), 2.0, "the expiry armed")
     # Only the writes fail: reading (status, the reaper's sweep) still works, as with an
     # admission webhook that rejects every change.

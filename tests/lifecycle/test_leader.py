@@ -94,7 +94,7 @@ def test_the_follower_takes_over_when_the_leader_dies_and_reverts_its_fault_on_t
     first = env.lifecycle(leader_election=True, identity="replica-a")
     assert first.wait_until_leader(2.0)
     second = env.lifecycle(leader_election=True, identity="replica-b")
-    experiment_id = env.inject("web-svc", "3s")
+    experiment_id = env.start_fault("web-svc", "3s")
     wait_for(lambda: env.armed(first, experiment_id), 2.0, "the leader to arm the expiry")
     assert not second.is_leader
 

@@ -50,8 +50,8 @@ def _reap_cli(
 def test_meshbot_reap_removes_expired_faults_without_a_database(
     env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    expired = env.inject("web-svc", "1s")
-    running = env.inject("emoji-svc", "60s")
+    expired = env.start_fault("web-svc", "1s")
+    running = env.start_fault("emoji-svc", "60s")
     _expired(env, expired)
 
     code, output = _reap_cli(env, tmp_path, monkeypatch, f"sqlite:///{tmp_path / 'gone.db'}")
@@ -68,7 +68,7 @@ def test_meshbot_reap_removes_expired_faults_without_a_database(
 def test_meshbot_reap_ends_the_experiment_when_the_database_is_there(
     env: Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    experiment_id = env.inject("web-svc", "1s")
+    experiment_id = env.start_fault("web-svc", "1s")
     _expired(env, experiment_id)
 
     code, output = _reap_cli(env, tmp_path, monkeypatch, f"sqlite:///{env.db_path}")
@@ -84,7 +84,7 @@ def test_meshbot_reap_ends_the_experiment_when_the_database_is_there(
 
 def test_database_deleted_mid_experiment_the_fault_still_ends_on_time(env: Env) -> None:
     lifecycle = env.lifecycle()
-    experiment_id = env.inject("web-svc", "2s")
+    experiment_id = env.start_fault("web-svc", "2s")
     expires = env.experiment(experiment_id).expires_at
     assert expires is not None
     wait_for(lambda: env.armed(lifecycle, experiment_id), 2.0, "the expiry armed")
@@ -101,7 +101,7 @@ def test_database_deleted_mid_experiment_the_fault_still_ends_on_time(env: Env) 
 
 
 def test_service_restarted_without_its_database_the_reaper_removes_the_fault_on_time(env: Env) -> None:
-    experiment_id = env.inject("web-svc", "2s")
+    experiment_id = env.start_fault("web-svc", "2s")
     expires = env.experiment(experiment_id).expires_at
     assert expires is not None
     _lose_database(env)
@@ -153,7 +153,7 @@ def test_reaper_marks_a_fault_applied_but_never_recorded_active_as_failed(env: E
 
 def test_reaper_leaves_a_fault_the_store_says_was_extended(env: Env) -> None:
     # `fault extend` writes the store, then the annotation: the reaper may look in between.
-    experiment_id = env.inject("web-svc", "1s")
+    experiment_id = env.start_fault("web-svc", "1s")
     with env.store.write() as session:
         extend_experiment(session=session, experiment_id=experiment_id, by=timedelta(seconds=60))
 

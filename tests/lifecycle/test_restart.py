@@ -18,8 +18,8 @@ def _expired(env: Env, experiment_id: str) -> bool:
 
 def test_restart_reverts_the_expired_and_re_arms_the_pending(env: Env) -> None:
     before = env.lifecycle()
-    missed = env.inject("web-svc", "1s")
-    pending = env.inject("emoji-svc", "3s")
+    missed = env.start_fault("web-svc", "1s")
+    pending = env.start_fault("emoji-svc", "3s")
     before.stop()  # the service goes down with both faults in place
 
     wait_for(lambda: _expired(env, missed), 3.0, "the first fault to expire while the service is down")
@@ -38,7 +38,7 @@ def test_restart_reverts_the_expired_and_re_arms_the_pending(env: Env) -> None:
 
 
 def test_an_experiment_left_half_ended_is_finished_by_the_next_leader(env: Env) -> None:
-    experiment_id = env.inject("web-svc", "30s")
+    experiment_id = env.start_fault("web-svc", "30s")
     # A process claimed it for reverting (a user's clear, an expiry) and died before clearing.
     with env.store.write() as session:
         begin_ending(session=session, experiment_id=experiment_id, reason=EndReason.CLEARED, by=SCHEDULER)

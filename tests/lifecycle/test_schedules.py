@@ -11,7 +11,6 @@ import pytest
 from bot.authz import RoleAuthorizer
 from bot.confirm import needs_confirmation
 from bot.lifecycle.notify import CANCEL_ACTION, POSTPONE_ACTION, SKIP_ACTION
-from bot.lifecycle.schedules import parse_button_value
 from bot.pipeline import Pipeline, Unconfirmed
 from core.policy import FaultLimits, Policy, RoleBinding, RoleName
 from core.store import (
@@ -28,6 +27,8 @@ from core.store import (
 )
 from core.values import Target
 from domain.schedules import postpone, skip_next
+from handlers.skip import USAGE as SKIP_USAGE
+from handlers.skip import parse_run_reference
 
 from .conftest import ALICE, CHANNEL, NS, Env, wait_for
 
@@ -142,7 +143,7 @@ def test_a_schedule_at_a_time_reminds_then_runs_as_its_owner(env: Env) -> None:
     assert reminder.channel == CHANNEL and schedule_id in reminder.text
     assert [b.action_id for b in reminder.buttons] == [POSTPONE_ACTION, SKIP_ACTION, CANCEL_ACTION]
     assert [b.text for b in reminder.buttons] == ["Postpone 1 h", "Skip this run", "Cancel schedule"]
-    assert parse_button_value(reminder.buttons[0].value)[0] == schedule_id
+    assert parse_run_reference(reminder.buttons[0].value, SKIP_USAGE)[0] == schedule_id
 
     # The experiment opens its own thread, as one started from the channel would.
     ran = env.notifier.wait_for(lambda n: n.kind == "started" and "▶" in n.text, timeout=4.0)
@@ -185,7 +186,8 @@ def test_skip_from_the_reminder_skips_that_run_only(env: Env) -> None:
     )
     reminder = env.notifier.wait_for(lambda n: "🗓" in n.text, timeout=3.0)
 
-    button_id, run = parse_button_value(reminder.buttons[1].value)
+    # The button's value is what the skip verb reads after `skip`.
+    button_id, run = parse_run_reference(reminder.buttons[1].value, SKIP_USAGE)
     text = skip_next(button_id, store=env.store, actor=BOB, target=TARGET, run=run, now=env.clock())
     assert text.startswith("Skipped the") and run == minute
 

@@ -22,9 +22,9 @@ from mesh.faults import (
     abort_fault,
     delay_fault,
     fault_block,
-    format_duration,
     plan_changes,
     plan_removal,
+    protobuf_duration,
     restrict_match,
 )
 from playground.errors import ApiError
@@ -148,7 +148,7 @@ def test_delay_within_bounds_is_accepted(delay: timedelta) -> None:
     ],
 )
 def test_messages_describe_durations_as_people_type_them(value: timedelta, text: str) -> None:
-    assert faults.describe_duration(value) == text
+    assert faults.human_duration(value) == text
 
 
 def test_delay_below_one_millisecond_is_refused() -> None:
@@ -251,7 +251,7 @@ def test_delay_fault_checks_the_operators_maximum() -> None:
     ],
 )
 def test_durations_render_as_protobuf_json(delay: timedelta, rendered: str) -> None:
-    assert format_duration(delay) == rendered
+    assert protobuf_duration(delay) == rendered
 
 
 def test_delay_block_always_carries_the_percentage() -> None:

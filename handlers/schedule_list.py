@@ -7,10 +7,10 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
+from core.durations import human_duration
 from core.store import Schedule, list_schedules, next_run, run_handled
 from handlers.context import Context
 from handlers.errors import UsageError
-from handlers.parse import format_duration
 from handlers.reply import Reply
 from handlers.schedule import describe_when, local_time
 from handlers.verb import READS, Access
@@ -57,7 +57,7 @@ def _line(session: Session, s: Schedule, now: datetime, *, show_channel: bool) -
     else:
         state = "paused"
     lead = s.reminder_lead_seconds
-    remind = f", reminder {format_duration(timedelta(seconds=lead))} before" if lead else ""
+    remind = f", reminder {human_duration(timedelta(seconds=lead))} before" if lead else ""
     where = f" in {s.channel}" if show_channel else ""
     return (
         f"• {s.id} `{s.command}` — {describe_when(s)}; {state}{remind} "
