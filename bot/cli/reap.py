@@ -10,34 +10,29 @@ says so.
 from __future__ import annotations
 
 import logging
-import os
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import typer
 
+from bot.compose import clusters_of
 from bot.lifecycle.reaper import reap as reap_pass
 from core.durations import DurationError, duration
 from core.policy import PolicyError, load_policy
 from core.settings import Settings
 from core.store import Store, StoreError, open_store
 from mesh.errors import MeshError
-from mesh.kube import Kube, connect
+from mesh.kube import Kube
 
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-def connect_cluster(settings: Settings) -> Kube:
-    """The cluster the service talks to (policy's default cluster, $KUBECONFIG, or in-cluster),
-    without opening the store as build_pipeline does first."""
-    policy = load_policy(settings.policy_file)
-    cluster = policy.clusters.get(policy.default_cluster)
-    kubeconfig = str(cluster.kubeconfig) if cluster and cluster.kubeconfig else os.environ.get("KUBECONFIG")
-    return connect(
-        kubeconfig=kubeconfig, context=settings.kube_context or (cluster.context if cluster else None)
-    )
+def connect_cluster(settings: Settings, cluster: str | None) -> Kube:
+    """One cluster of the policy (its default unless named), without opening the store as
+    build_pipeline does first: the reaper must work with the database gone."""
+    return clusters_of(load_policy(settings.policy_file), settings).kube(cluster)
 
 
 def open_store_if_reachable(settings: Settings) -> tuple[Store | None, str | None]:
@@ -52,6 +47,9 @@ def reap(
         str, typer.Option(help="Leave faults expired less than this long ago to the service's own jobs.")
     ] = "10s",
     namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Only this namespace.")] = None,
+    cluster: Annotated[
+        str | None, typer.Option(help="Which cluster of the policy (its default_cluster unless given).")
+    ] = None,
 ) -> None:
     """Remove every expired fault from the cluster (one pass), with or without the database."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -62,7 +60,7 @@ def reap(
         raise typer.Exit(EXIT_USAGE) from None
     settings = Settings()
     try:
-        kube = connect_cluster(settings)
+        kube = connect_cluster(settings, cluster)
     except (PolicyError, MeshError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_FAILED) from None

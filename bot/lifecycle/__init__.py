@@ -279,22 +279,28 @@ class Lifecycle:
             log.warning("cannot read the schedules: %s", str(exc).splitlines()[0])
 
     def reap_now(self) -> ReapReport | None:
-        """One reaper pass, leaving alone what the expiry jobs are already reverting."""
-        try:
-            report = reap(
-                self.rt.kube,
-                self.rt.store,
-                now=self.rt.now(),
-                grace=timedelta(seconds=self.settings.lifecycle_reaper_grace_seconds),
-                notifier=self.rt.notifier,
-                claimed=self.expiries.owns,
-            )
-        except MeshError as exc:
-            log.warning("reaper pass failed: %s", exc)
-            return None
-        for line in report.lines()[:-1]:
-            log.info("reaper: %s", line)
-        return report
+        """One reaper pass over every configured cluster, leaving alone what the expiry jobs are
+        already ending; the report is the default cluster's (None when it could not be swept)."""
+        default: ReapReport | None = None
+        for cluster in self.rt.cluster_names():
+            try:
+                report = reap(
+                    self.rt.kube_for(cluster),
+                    self.rt.store,
+                    now=self.rt.now(),
+                    grace=timedelta(seconds=self.settings.lifecycle_reaper_grace_seconds),
+                    notifier=self.rt.notifier,
+                    claimed=self.expiries.owns,
+                )
+            except MeshError as exc:
+                # One unreachable cluster must not stop the sweep of the others.
+                log.warning("reaper pass on cluster %s failed: %s", cluster, exc)
+                continue
+            for line in report.lines()[:-1]:
+                log.info("reaper (%s): %s", cluster, line)
+            if cluster == self.rt.cluster:
+                default = report
+        return default
 
     def send_digests(self) -> None:
         digest = self.rt.pipeline.policy.digest

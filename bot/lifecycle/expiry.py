@@ -241,7 +241,7 @@ class Expiries:
             return
         try:
             experiment = self._ours(claim)
-            report = ending.clear_experiment(self.rt.kube, experiment)
+            report = ending.clear_experiment(self.rt.kube_for(experiment.cluster), experiment)
         except ending.PermanentError as exc:
             stale = exc.claim.experiment
             if exc.claim.verdict == Verdict.EXTENDED and stale is not None:
@@ -321,7 +321,7 @@ class Expiries:
         try:
             marks = [
                 m
-                for m in list_marked_faults(self.rt.kube, experiment.namespace)
+                for m in list_marked_faults(self.rt.kube_for(experiment.cluster), experiment.namespace)
                 if m.experiment_id == experiment_id
             ]
         except MeshError as exc:
@@ -346,7 +346,7 @@ class Expiries:
             return
         try:
             report = ending.clear(
-                self.rt.kube,
+                self.rt.kube_for(experiment.cluster),
                 namespace=experiment.namespace,
                 experiment_id=experiment_id,
                 vs_names=sorted({m.vs_name for m in marks}),

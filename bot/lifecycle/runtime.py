@@ -42,6 +42,17 @@ class Runtime:
     def now(self) -> datetime:
         return self.clock()
 
+    def kube_for(self, cluster: str | None) -> Kube:
+        """The client of the cluster an experiment runs on (its record names it)."""
+        clusters = self.pipeline.clusters
+        if clusters is None or cluster is None or cluster == self.cluster:
+            return self.kube
+        return clusters.kube(cluster)
+
+    def cluster_names(self) -> list[str]:
+        clusters = self.pipeline.clusters
+        return clusters.names if clusters is not None else [self.cluster]
+
     def real(self, moment: datetime) -> datetime:
         """The wall-clock time at which APScheduler must fire for ``moment`` on our clock.
 
