@@ -159,3 +159,23 @@ def test_the_reader_sees_every_kind_of_import(tmp_path: Path, source: str, expec
     path = tmp_path / "probe.py"
     path.write_text(source)
     assert {target for target, _line in _imports("domain.probe", path)} == expected
+
+
+def _third_party(path: Path) -> Iterator[tuple[str, int]]:
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from ((alias.name.split(".")[0], node.lineno) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            yield node.module.split(".")[0], node.lineno
+
+
+def test_only_mesh_talks_to_kubernetes() -> None:
+    # Every call to the cluster goes through mesh/, where API errors become meshbot's own.
+    outside = [
+        f"{module}:{line} imports {name}"
+        for module, path in ALL.items()
+        if _floor(module) is not None and not module.startswith("mesh")
+        for name, line in _third_party(path)
+        if name in ("kubernetes", "urllib3")
+    ]
+    assert outside == []
