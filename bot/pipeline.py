@@ -235,6 +235,14 @@ def errors_step(pipeline: Pipeline, call: Call, after: Next) -> Reply:
         return Reply.error(f"{call.verb} failed: {exc}")
     except StoreError as exc:
         return Reply.error(f"{call.verb} failed: the experiment store: {exc}")
+    except Exception as exc:
+        # A bug must still end as one line and one audit row, never a traceback or an HTTP 500;
+        # the traceback goes to the log, under the request id the person can quote.
+        log.exception("request %s (%s) failed unexpectedly", call.ctx.request_id, call.verb)
+        return Reply.error(
+            f"{call.verb or 'the command'} failed unexpectedly ({exc.__class__.__name__}); "
+            f"nothing more is known here — quote request {call.ctx.request_id} to whoever runs meshbot"
+        )
 
 
 def parse_step(pipeline: Pipeline, call: Call, after: Next) -> Reply:

@@ -342,16 +342,27 @@ class Unexposure:
     left: tuple[str, ...]
 
 
-def unexpose(kube: Kube, host: str) -> Unexposure:
-    """Deletes the meshbot-managed VirtualServices and Gateways for `host`, and nothing else."""
+def unexpose(kube: Kube, host: str, *, namespace: str) -> Unexposure:
+    """Deletes the meshbot-managed VirtualServices and Gateways for `host` in `namespace`, and
+    nothing else: whoever may act in one namespace must not reach into another through a host."""
     host = validate_host(host)
-    routes = [o for o in list_istio_objects(kube, "VirtualService") if serves(o, host)]
-    gateways = [o for o in list_istio_objects(kube, "Gateway") if serves(o, host)]
-    ours = [o for o in routes + gateways if is_managed(o)]
-    left = tuple(describe(o) for o in routes + gateways if not is_managed(o))
+    serving = [
+        o for kind in ("VirtualService", "Gateway") for o in list_istio_objects(kube, kind) if serves(o, host)
+    ]
+    here = [o for o in serving if o.get("metadata", {}).get("namespace") == namespace]
+    ours = [o for o in here if is_managed(o)]
+    left = tuple(describe(o) for o in here if not is_managed(o))
     if not ours:
+        elsewhere = sorted(
+            {str(o.get("metadata", {}).get("namespace")) for o in serving if is_managed(o)} - {namespace}
+        )
+        if elsewhere:
+            raise NotFound(
+                f"meshbot has not exposed {host} in namespace {namespace}; it did in "
+                f"{', '.join(elsewhere)}: name that namespace (`unexpose {host} -n {elsewhere[0]}`)"
+            )
         others = f"; it is served by {', '.join(left)}, which meshbot does not manage" if left else ""
-        raise NotFound(f"meshbot has not exposed {host}{others}")
+        raise NotFound(f"meshbot has not exposed {host} in namespace {namespace}{others}")
     # Routes first, so no moment exists where a route points at a deleted Gateway.
     for obj in ours:
         _delete(kube, obj)

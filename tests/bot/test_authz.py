@@ -18,9 +18,19 @@ from handlers.verb import Access, Namespace
 from .conftest import NS, context, typed
 
 READS = ("status", "fault list", f"mtls {NS}", "audit", "schedules", "dashboard", "help")
-IN_OWN_NAMESPACE = (f"fault delay 3s web-svc.{NS}", f"inject {NS}", f"expose web-svc.{NS} host=a.test")
-ELSEWHERE = ("fault delay 3s web-svc.default", "inject default", "use default")
-PROTECTED = ("inject istio-system", "fault abort 500 web-svc.kube-system", "mtls strict istio-system")
+IN_OWN_NAMESPACE = (
+    f"fault delay 3s web-svc.{NS}",
+    f"inject {NS}",
+    f"expose web-svc.{NS} host=a.test",
+    f"unexpose a.test -n {NS}",
+)
+ELSEWHERE = ("fault delay 3s web-svc.default", "inject default", "use default", "unexpose a.test -n default")
+PROTECTED = (
+    "inject istio-system",
+    "fault abort 500 web-svc.kube-system",
+    "mtls strict istio-system",
+    "unexpose a.test -n istio-system",
+)
 EVERYWHERE = ("fault clear all", "install", "uninstall")
 
 # (user, commands, allowed): the operator's binding lists only emojivoto-istio.

@@ -279,7 +279,7 @@ def test_without_istio_there_is_nothing_to_expose_through(make_playground: Calla
     with pytest.raises(NotFound, match="there is no ingress gateway"):
         expose(kube, APP, "web-svc", HOST)
     with pytest.raises(NotFound, match="are not served: is Istio installed"):
-        unexpose(kube, HOST)
+        unexpose(kube, HOST, namespace=APP)
     assert bare.hooks.writes() == []
 
 
@@ -293,7 +293,7 @@ def test_unexpose_deletes_only_meshbot_objects_for_the_host(mesh_kube: Kube) -> 
     apply_by_hand(mesh_kube, other)
     expose(mesh_kube, APP, "web-svc", "web.test.net")
 
-    removed = unexpose(mesh_kube, HOST)
+    removed = unexpose(mesh_kube, HOST, namespace=APP)
 
     assert removed.deleted == (
         f"VirtualService {APP}/emoji-istio-test-net",
@@ -305,8 +305,8 @@ def test_unexpose_deletes_only_meshbot_objects_for_the_host(mesh_kube: Kube) -> 
         ("gateways", "web-test-net-gateway"),
         ("virtualservices", "web-test-net"),
     ]
-    with pytest.raises(NotFound, match=f"^meshbot has not exposed {HOST}$"):
-        unexpose(mesh_kube, HOST)
+    with pytest.raises(NotFound, match=f"^meshbot has not exposed {HOST} in namespace {APP}$"):
+        unexpose(mesh_kube, HOST, namespace=APP)
 
 
 def test_unexpose_leaves_hand_made_objects_alone(mesh_kube: Kube, playground: Playground) -> None:
@@ -315,10 +315,25 @@ def test_unexpose_leaves_hand_made_objects_alone(mesh_kube: Kube, playground: Pl
     before = istio_objects(mesh_kube)
     playground.hooks.requests.clear()
     with pytest.raises(NotFound) as refused:
-        unexpose(mesh_kube, HOST)
+        unexpose(mesh_kube, HOST, namespace=APP)
     assert str(refused.value) == (
-        f"meshbot has not exposed {HOST}; it is served by VirtualService {APP}/emojivoto, "
+        f"meshbot has not exposed {HOST} in namespace {APP}; it is served by VirtualService {APP}/emojivoto, "
         f"Gateway {APP}/emojivoto-gateway, which meshbot does not manage"
+    )
+    assert playground.hooks.writes() == []
+    assert istio_objects(mesh_kube) == before
+
+
+def test_unexpose_acts_in_its_namespace_only(mesh_kube: Kube, playground: Playground) -> None:
+    # Whoever may act in one namespace must not take down another namespace's exposure by host.
+    expose(mesh_kube, APP, "web-svc", HOST)
+    before = istio_objects(mesh_kube)
+    playground.hooks.requests.clear()
+    with pytest.raises(NotFound) as refused:
+        unexpose(mesh_kube, HOST, namespace="default")
+    assert str(refused.value) == (
+        f"meshbot has not exposed {HOST} in namespace default; it did in {APP}: "
+        f"name that namespace (`unexpose {HOST} -n {APP}`)"
     )
     assert playground.hooks.writes() == []
     assert istio_objects(mesh_kube) == before

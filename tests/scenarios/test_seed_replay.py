@@ -291,14 +291,14 @@ def test_uninject_and_unexpose_undo_inject_and_expose(meshbot: Meshbot) -> None:
     meshbot.ok(f"inject {NS} --restart")
     meshbot.ok(EXPOSE)
 
-    reply = meshbot.ok(f"unexpose {HOST}")
+    reply = meshbot.ok(f"unexpose {HOST} -n {NS}")
     assert reply.strip() == (
         "Removed VirtualService emojivoto-istio/emojivoto, Gateway emojivoto-istio/emojivoto-gateway."
     )
     assert meshbot.virtual_services() == {}
     assert meshbot.istio_objects("gateways") == []
     assert "*Exposed hosts*\nNone." in meshbot.ok("status")
-    result = meshbot.run(f"unexpose {HOST}")
+    result = meshbot.run(f"unexpose {HOST} -n {NS}")
     assert result.exit_code == 1 and "meshbot has not exposed emoji-istio.test.net" in result.stderr
 
     # Restarts stamp the template to the second (mesh.injection.restart_patch): a second restart
