@@ -63,6 +63,12 @@ def needs_confirmation(verb: str, command: Any, ctx: Context) -> Question | None
         namespace = access.where.namespace(ctx)
         if namespace in ctx.policy.production_namespaces:
             reasons.append(f"{namespace} is a production namespace")
+    elif not access.read_only and not isinstance(access.where, Everywhere):
+        # Sidecars, mTLS and exposures in kube-system or istio-system change what every
+        # namespace depends on: even an admin is asked first. (Faults there are refused outright.)
+        namespace = required(access, ctx).namespace
+        if namespace is not None and ctx.policy.is_protected(namespace):
+            reasons.append(f"namespace {namespace} is protected by policy")
     two_person = _needs_second_person(access, ctx)
     if not reasons and not two_person:
         return None

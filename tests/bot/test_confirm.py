@@ -142,3 +142,19 @@ def test_clearing_one_experiment_by_id_is_exempt_in_a_two_person_namespace(store
     verb, command = typed(extend)
     question = needs_confirmation(verb, command, context(extend, store=store, **TWO_PERSON))
     assert question is not None and question.two_person
+
+
+@pytest.mark.parametrize(
+    "text", ["inject kube-system", "uninject istio-system", "mtls permissive istio-system"]
+)
+def test_changes_in_a_protected_namespace_ask_even_an_admin_first(text: str) -> None:
+    # Denying non-admins is authz's job; an admin changing what every namespace depends on is
+    # still asked, as the safety review wanted, instead of going through with no word.
+    asked = ask(text)
+    assert asked is not None
+    namespace = text.split()[-1]
+    assert asked == (f"Run `{text}`? Asking because namespace {namespace} is protected by policy.", False)
+
+
+def test_looking_at_a_protected_namespace_does_not_ask() -> None:
+    assert ask("mtls istio-system") is None
