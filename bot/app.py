@@ -16,7 +16,7 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -26,7 +26,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import api
 from bot.api import ApiParts
-from bot.authz import RoleAuthorizer
+from bot.authz import RoleAuthorizer, ScheduleOwners
 from bot.compose import build_pipeline
 from bot.confirm import PendingConfirmations, needs_confirmation
 from bot.lifecycle import Lifecycle, LogNotifier, Notifier
@@ -67,6 +67,8 @@ class AppParts:
     confirmations: PendingConfirmations
     front: SlackFront | None = None
     slack_handler: Any = None  # AsyncSlackRequestHandler in HTTP mode
+    # Slack's roles, with its user groups once the Slack client is there.
+    roles: RoleAuthorizer = field(default_factory=RoleAuthorizer)
 
 
 def create_app(
@@ -101,7 +103,7 @@ def create_app(
             sweeper = asyncio.create_task(_sweep(parts))
             stack.callback(sweeper.cancel)
             if run_lifecycle:
-                lifecycle = _lifecycle(app, parts.pipeline, settings)
+                lifecycle = _lifecycle(app, parts, settings)
                 await asyncio.to_thread(lifecycle.start)
                 # Stepping down releases the Lease, so another replica takes over at once.
                 stack.push_async_callback(asyncio.to_thread, lifecycle.stop)
@@ -136,11 +138,20 @@ def _slack_client(settings: Settings) -> AsyncWebClient | None:
     return async_web_client(settings.slack_bot_token.get_secret_value(), settings.slack_api_url)
 
 
-def _lifecycle(app: FastAPI, pipeline: Pipeline, settings: Settings) -> Lifecycle:
-    """Expiry, reaper and schedules report into Slack threads when Slack is configured."""
+def _lifecycle(app: FastAPI, parts: AppParts, settings: Settings) -> Lifecycle:
+    """Expiry, reaper and schedules report into Slack threads when Slack is configured; a
+    scheduled run is authorized as its owner, with the same roles as a typed command."""
     threads = getattr(app.state, "threads", None)
     notifier: Notifier = SlackNotifier(threads) if threads is not None else LogNotifier()
-    return Lifecycle(pipeline, pipeline.kube, pipeline.store, notifier, settings)
+    pipeline = parts.pipeline
+    return Lifecycle(
+        pipeline,
+        pipeline.kube,
+        pipeline.store,
+        notifier,
+        settings,
+        authorize_runs=ScheduleOwners(parts.roles),
+    )
 
 
 @contextlib.asynccontextmanager
@@ -158,8 +169,9 @@ async def _slack(
         on_failure=lambda method: metrics.slack_api_failures.labels(method).inc(),
         loop=asyncio.get_running_loop(),
     )
+    parts.roles = RoleAuthorizer(groups)
     front = SlackFront(
-        pipeline=replace(base, authorize=RoleAuthorizer(groups), confirm=needs_confirmation),
+        pipeline=replace(base, authorize=parts.roles, confirm=needs_confirmation),
         client=client,
         threads=threads,
         confirmations=parts.confirmations,

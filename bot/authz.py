@@ -154,3 +154,18 @@ class RoleAuthorizer:
             # Deny rather than fail the command; the lookup logged why.
             log.warning("could not read user group %s for %s; treating as not a member", group, actor.user_id)
             return False
+
+
+class ScheduleOwners:
+    """``Pipeline.authorize`` for scheduled runs: each run is checked as its owner, under the
+    policy of the moment, so taking someone's role away stops their schedules too. An owner who
+    scheduled from the CLI or the HTTP API (no Slack team) keeps the standing of that transport:
+    a local administrator, whom no role was ever needed for."""
+
+    def __init__(self, roles: RoleAuthorizer) -> None:
+        self._roles = roles
+
+    def __call__(self, verb: str, command: Any, ctx: Context) -> str | None:
+        if ctx.actor.team_id is None:
+            return None
+        return self._roles(verb, command, ctx)

@@ -36,6 +36,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from bot.authz import RoleAuthorizer, ScheduleOwners
 from bot.lifecycle import jobs
 from bot.lifecycle.digest import digest_text
 from bot.lifecycle.expiry import Expiries
@@ -43,7 +44,7 @@ from bot.lifecycle.notify import BackgroundNotifier, Button, LogNotifier, Notifi
 from bot.lifecycle.reaper import ReapReport, reap
 from bot.lifecycle.runtime import Runtime
 from bot.lifecycle.schedules import ScheduleRunner
-from bot.pipeline import Pipeline
+from bot.pipeline import Authorizer, Pipeline
 from core.clock import utcnow
 from core.settings import Settings
 from core.store import Store
@@ -88,6 +89,7 @@ class Lifecycle:
         *,
         identity: str | None = None,
         clock: Callable[[], datetime] | None = None,
+        authorize_runs: Authorizer | None = None,
     ) -> None:
         self.settings = settings
         self.identity = identity or settings.lifecycle_identity or default_identity()
@@ -101,6 +103,8 @@ class Lifecycle:
             instance=f"lifecycle-{uuid.uuid4().hex[:10]}",
             clock=clock or utcnow,
             cluster=pipeline.cluster,
+            # Scheduled runs are checked as their owner; Slack user groups when the app has them.
+            authorize_runs=authorize_runs or ScheduleOwners(RoleAuthorizer()),
         )
         self.expiries = Expiries(self.rt)
         self.schedules = ScheduleRunner(self.rt)

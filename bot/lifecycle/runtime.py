@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,7 +14,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from bot.lifecycle.notify import Notifier
-from bot.pipeline import Pipeline
+from bot.pipeline import Authorizer, Pipeline
 from core.clock import utcnow
 from core.settings import Settings
 from core.store import Store
@@ -33,6 +33,8 @@ class Runtime:
     instance: str
     clock: Callable[[], datetime] = utcnow
     cluster: str = "default"
+    # Who may run what when a schedule fires (bot.authz.ScheduleOwners in the service).
+    authorize_runs: Authorizer | None = None
     # Set while this replica leads; None otherwise, which turns every job into a no-op.
     scheduler: BackgroundScheduler | None = field(default=None, repr=False)
     # When this replica became leader: experiments that expired before it were missed by the
@@ -41,6 +43,13 @@ class Runtime:
 
     def now(self) -> datetime:
         return self.clock()
+
+    def runs(self) -> Pipeline:
+        """The pipeline a scheduled run goes through: the service's, with the run's owner checked
+        against the roles of the policy as it is now."""
+        if self.authorize_runs is None:
+            return self.pipeline
+        return replace(self.pipeline, authorize=self.authorize_runs)
 
     def kube_for(self, cluster: str | None) -> Kube:
         """The client of the cluster an experiment runs on (its record names it)."""

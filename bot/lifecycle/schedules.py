@@ -299,7 +299,7 @@ class ScheduleRunner:
         owner = owner_of(schedule)
         # Roles and policy are checked again, as the owner, now. The confirm step is not asked
         # again: a risky fault was confirmed (or approved) when it was scheduled (bot.confirm).
-        reply = self.rt.pipeline.run(
+        reply = self.rt.runs().run(
             schedule.command,
             actor=owner,
             source=Source.SCHEDULER,

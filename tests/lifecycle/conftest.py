@@ -18,7 +18,7 @@ import pytest
 
 from bot.lifecycle import Lifecycle, RecordingNotifier
 from bot.pipeline import Pipeline
-from core.policy import FaultLimits, Policy
+from core.policy import FaultLimits, Policy, RoleBinding, RoleName
 from core.settings import Settings
 from core.store import Actor, Experiment, Source, Store, get_experiment
 from core.store.migrate import upgrade
@@ -28,6 +28,8 @@ from playground.runner import Playground
 
 NS = "emojivoto-istio"
 ALICE = Actor(user_id="U0ALICE", team_id="T0001", display_name="alice")
+# Scheduled runs are authorized as their owner: alice, who schedules in these tests, operates.
+ALICE_OPERATES: dict[RoleName, list[RoleBinding]] = {"operator": [RoleBinding(users=[ALICE.user_id])]}
 CHANNEL = "C0CHAOS"
 
 # Short everything, so a test waits a second or two, not a minute.
@@ -156,7 +158,7 @@ def env(make_playground: Callable[..., Playground], tmp_path: Path) -> Iterator[
     kube = for_url(pg.url)
     db_path = tmp_path / "meshbot.db"
     store = new_store(db_path)
-    policy = Policy(faults=FaultLimits(max_concurrent_per_namespace=50))
+    policy = Policy(faults=FaultLimits(max_concurrent_per_namespace=50), roles=ALICE_OPERATES)
     environment = Env(pg, kube, store, db_path, RecordingNotifier(), policy)
     yield environment
     for lifecycle in environment.lifecycles:

@@ -30,7 +30,7 @@ from domain.schedules import postpone, skip_next
 from handlers.skip import USAGE as SKIP_USAGE
 from handlers.skip import parse_run_reference
 
-from .conftest import ALICE, CHANNEL, NS, Env, wait_for
+from .conftest import ALICE, ALICE_OPERATES, CHANNEL, NS, Env, wait_for
 
 # What the schedules of these tests act on, as their verbs would find it.
 TARGET = Target(cluster="default", namespace=NS, service="web-svc")
@@ -231,7 +231,11 @@ def test_postpone_and_cancel_from_the_reminder(env: Env) -> None:
 
 
 def test_a_risky_fault_confirmed_when_scheduled_runs_without_asking_again(env: Env) -> None:
-    env.policy = Policy(faults=FaultLimits(max_concurrent_per_namespace=50), production_namespaces=[NS])
+    env.policy = Policy(
+        faults=FaultLimits(max_concurrent_per_namespace=50),
+        production_namespaces=[NS],
+        roles=ALICE_OPERATES,
+    )
     env._pipeline = Pipeline(store=env.store, kube=env.kube, policy=env.policy, confirm=needs_confirmation)
     env.lifecycle()
     text = f'schedule "fault abort 500 web-svc.{NS} for 1s" at +1s remind=0s'
@@ -300,3 +304,28 @@ def test_runs_missed_while_down_are_reported_once_not_run(env: Env) -> None:
     wait_for(lambda: _job_time(env, f"schedule:{every}"), 2.0, "the new leader to plan the schedule")
     env.flush(env.lifecycles[-1])
     assert len(env.notifier.matching(lambda n: "Missed" in n.text)) == 2
+
+
+def test_a_run_is_authorized_as_its_owner_even_through_a_pipeline_that_checks_nobody(env: Env) -> None:
+    # The service hands the lifecycle its base pipeline, which authorizes nobody: the run must
+    # still be checked as its owner under the policy of the moment.
+    env._pipeline = Pipeline(store=env.store, kube=env.kube, policy=env.policy)
+    env.lifecycle()
+    made = env.run(f'schedule "fault abort 500 web-svc.{NS} for 1s" at +1s remind=0s')
+    assert made.ok, made.text
+    env.pipeline.policy = Policy(faults=FaultLimits(max_concurrent_per_namespace=50))  # no roles now
+
+    note = env.notifier.wait_for(lambda n: "▶" in n.text or "✖" in n.text, timeout=4.0)
+    assert "could not run" in note.text and "operator role" in note.text
+    (denied,) = [e for e in _events(env, "fault") if e.source == "scheduler"]
+    assert (denied.actor_user_id, denied.outcome) == (ALICE.user_id, "denied")
+
+
+def test_a_schedule_made_from_the_cli_runs_as_the_local_administrator_it_was(env: Env) -> None:
+    env.pipeline.policy = Policy(faults=FaultLimits(max_concurrent_per_namespace=50))  # no roles at all
+    env.lifecycle()
+    cli = Actor.cli("root")
+    made = env.run(f'schedule "fault abort 500 web-svc.{NS} for 1s" at +1s remind=0s', actor=cli)
+    assert made.ok, made.text
+    note = env.notifier.wait_for(lambda n: "▶" in n.text or "✖" in n.text, timeout=4.0)
+    assert "▶" in note.text, note.text
