@@ -118,31 +118,39 @@ class Expiries:
         seen: set[str] = set()
         for experiment in live:
             seen.add(experiment.id)
-            if experiment.state == ExperimentState.ENDING:
-                self._half_ended(experiment, at_once=first)
-                continue
-            with self._lock:
-                self._ending_seen.pop(experiment.id, None)
-            if experiment.expires_at is None:
-                continue
-            with self._lock:
-                armed = self._armed.get(experiment.id)
-                busy = experiment.id in self._running or experiment.id in self._retrying
-            if busy:
-                continue
-            if armed is None or armed.expires_at != experiment.expires_at:
-                self._arm(experiment, now)
-            elif experiment.expires_at <= now - timedelta(seconds=2) and not self.rt.has_job(
-                _job("expire", experiment.id)
-            ):
-                # Armed, overdue, and its job gone: it ran while the store was unreachable.
-                self._submit(experiment.id, self._reason(experiment))
+            try:
+                self._sync_one(experiment, now, first=first)
+            except Exception:
+                # One experiment that cannot be armed must not leave the others unarmed; the
+                # reaper still ends it from its annotation.
+                log.exception("cannot arm the expiry of %s; the reaper covers it", experiment.id)
         with self._lock:
             gone = [
                 i for i in self._armed if i not in seen and i not in self._running and i not in self._retrying
             ]
         for experiment_id in gone:
             self._disarm(experiment_id)
+
+    def _sync_one(self, experiment: Experiment, now: datetime, *, first: bool) -> None:
+        if experiment.state == ExperimentState.ENDING:
+            self._half_ended(experiment, at_once=first)
+            return
+        with self._lock:
+            self._ending_seen.pop(experiment.id, None)
+        if experiment.expires_at is None:
+            return
+        with self._lock:
+            armed = self._armed.get(experiment.id)
+            busy = experiment.id in self._running or experiment.id in self._retrying
+        if busy:
+            return
+        if armed is None or armed.expires_at != experiment.expires_at:
+            self._arm(experiment, now)
+        elif experiment.expires_at <= now - timedelta(seconds=2) and not self.rt.has_job(
+            _job("expire", experiment.id)
+        ):
+            # Armed, overdue, and its job gone: it ran while the store was unreachable.
+            self._submit(experiment.id, self._reason(experiment))
 
     def _reason(self, experiment: Experiment) -> EndReason:
         since = self.rt.leader_since

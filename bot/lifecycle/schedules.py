@@ -153,7 +153,13 @@ class ScheduleRunner:
                 del self._known[schedule_id]
                 self._disarm(schedule_id)
         for schedule in changed:
-            self._plan(schedule, now)
+            try:
+                self._plan(schedule, now)
+            except Exception:
+                # One schedule that cannot be planned (a value no check foresaw) must not stop
+                # the others, nor the expiry sync and reaper armed after this: say which, go on.
+                log.exception("cannot plan schedule %s (%r); it will not run", schedule.id, schedule.command)
+                self._disarm(schedule.id)
 
     def _disarm(self, schedule_id: str) -> None:
         self.rt.remove_job(f"schedule:{schedule_id}")
