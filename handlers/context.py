@@ -39,6 +39,12 @@ class Context:
     def now(self) -> datetime:
         return self.clock()
 
+    def kube_of(self, cluster: str | None) -> Kube:
+        """The client of a named cluster (an experiment's, say), which need not be this channel's."""
+        if cluster is None or cluster == self.cluster or self.clusters is None:
+            return self.kube
+        return self.clusters.kube(cluster)
+
     def default_namespace(self) -> str | None:
         if self.channel:
             with self.store.read() as session:

@@ -345,11 +345,17 @@ def _list(command: ListCommand, ctx: Context) -> Reply:
 
 
 def _extend(command: ExtendCommand, ctx: Context) -> Reply:
+    with ctx.store.read() as session:
+        try:
+            cluster = get_experiment(session=session, experiment_id=command.experiment_id).cluster
+        except ExperimentNotFound:
+            raise Refused(f"there is no experiment {command.experiment_id}") from None
     extended = experiments.extend(
         experiment_id=command.experiment_id,
         by=command.by,
         max_duration=ctx.policy.faults.max_duration,
-        kube=ctx.kube,
+        # The annotation the reaper reads is on the experiment's cluster, not the channel's.
+        kube=ctx.kube_of(cluster),
         store=ctx.store,
     )
     text = (
@@ -376,10 +382,14 @@ class _ToClear:
     # a write that landed after its command gave up) — cleared from the cluster alone.
     state: str
     vs_names: tuple[str, ...] = ()
+    # The cluster the fault runs on: a clear by id may come from a channel bound to another.
+    cluster: str | None = None
 
 
 def _recorded(e: Experiment) -> _ToClear:
-    return _ToClear(e.id, e.namespace, e.service, e.state, tuple(v["name"] for v in e.virtual_services))
+    return _ToClear(
+        e.id, e.namespace, e.service, e.state, tuple(v["name"] for v in e.virtual_services), e.cluster
+    )
 
 
 def _still_in_cluster(
@@ -482,7 +492,7 @@ _ACCEPTS: dict[str, frozenset[Verdict]] = {
 def _clear_one(ctx: Context, item: _ToClear, reason: EndReason) -> str:
     # No audit row of its own: the pipeline audits the command.
     ended = ending.end(
-        ctx.kube,
+        ctx.kube_of(item.cluster),
         ctx.store,
         item.experiment_id,
         namespace=item.namespace,

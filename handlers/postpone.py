@@ -54,5 +54,6 @@ def handle(command: PostponeCommand, ctx: Context) -> Reply:
         target=target,
         run=command.run,
         source=ctx.source,
+        now=ctx.now(),
     )
     return Reply(text, target=target)

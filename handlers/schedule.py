@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
-
+from core.cron import CronError, cron_trigger
 from core.durations import human_duration
 from core.errors import Refused
 from core.store import Schedule, ScheduleNotFound, create_schedule, get_binding, get_schedule, next_run
@@ -86,8 +85,8 @@ def _parse(args: list[str]) -> ScheduleCommand:
             raise parse.ParseError('give the cron expression in quotes, e.g. every "0 14 * * 2"')
         cron = rest[1].strip()
         try:
-            CronTrigger.from_crontab(cron, timezone=ZoneInfo(timezone))
-        except ValueError as exc:
+            cron_trigger(cron, timezone)
+        except CronError as exc:
             raise parse.ParseError(
                 f'cannot read cron expression "{cron}": {exc} (five fields: minute hour day month weekday)'
             ) from None

@@ -58,5 +58,6 @@ def handle(command: SkipCommand, ctx: Context) -> Reply:
         target=target,
         run=command.run,
         source=ctx.source,
+        now=ctx.now(),
     )
     return Reply(text, target=target)

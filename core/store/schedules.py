@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from core.cron import cron_trigger
 from core.store.audit import query_events
 from core.store.errors import InvalidValue, ScheduleNotFound
 from core.store.filters import AuditQuery
@@ -34,7 +34,7 @@ def _check_trigger(run_at: datetime | None, cron: str | None, timezone: str) -> 
         raise InvalidValue("run_at must carry its time zone")
     if cron is not None:
         try:
-            CronTrigger.from_crontab(cron, timezone=ZoneInfo(timezone))
+            cron_trigger(cron, timezone)
         except ValueError as error:
             raise InvalidValue(f"cannot read cron expression {cron!r}: {error}") from None
 
@@ -147,7 +147,7 @@ def next_run(schedule: Schedule, after: datetime) -> datetime | None:
     if schedule.run_at is not None:
         return schedule.run_at if schedule.run_at > after else None
     assert schedule.cron is not None
-    trigger = CronTrigger.from_crontab(schedule.cron, timezone=ZoneInfo(schedule.timezone))
+    trigger = cron_trigger(schedule.cron, schedule.timezone)
     fire = trigger.get_next_fire_time(None, after + timedelta(microseconds=1))
     return fire.astimezone(UTC) if fire is not None else None
 

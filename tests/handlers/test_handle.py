@@ -63,7 +63,6 @@ from handlers.errors import UsageError
 from handlers.parse import words as parse_words
 from handlers.reply import Reply
 from mesh.clusters import Clusters
-from mesh.errors import NotFound
 from mesh.kube import Kube, for_url
 from mesh.virtualservices import list_marked_faults
 from playground.runner import Playground
@@ -345,12 +344,6 @@ def test_what_the_cluster_or_policy_rules_out_is_refused_before_it_is_recorded(
     assert list_marked_faults(cluster, NS) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="fault clear/extend <id> act on the channel's cluster (ctx.kube), not the experiment's: "
-    "an experiment on another cluster is reported cleared and its record ended while that cluster "
-    "still carries the fault (and extend moves only the store's expiry)",
-)
 def test_clearing_an_experiment_by_id_clears_it_on_its_own_cluster(
     store: Store, make_playground: Callable[..., Playground]
 ) -> None:
@@ -504,11 +497,6 @@ def test_postponing_a_one_off_moves_it_and_unknown_ids_are_refused(store: Store,
     assert [e.verb for e in audit_rows(store)] == [POSTPONE_VERB]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="skip and postpone ignore the Context's clock: handlers/skip.py and handlers/postpone.py "
-    "call domain.schedules without now=ctx.now(), so they pick the run after the wall clock",
-)
 def test_skip_picks_the_next_run_after_the_contexts_clock(store: Store, nowhere: Kube) -> None:
     # A Tuesday morning three years ahead: by the Context's clock the next run is that afternoon.
     later = datetime(2031, 3, 4, 9, 0, tzinfo=UTC)
@@ -590,12 +578,13 @@ def test_expose_writes_the_gateway_and_route_and_unexpose_takes_them_away(
     again = run(expose, f"web-svc.{NS} host={HOST} gateway=emojivoto", ctx)
     assert "Gateway and VirtualService were already in place." in again.text
 
-    removed = run(unexpose, HOST, ctx)
+    removed = run(unexpose, f"{HOST} -n {NS}", ctx)
     assert removed.text == f"Removed VirtualService {NS}/emojivoto, Gateway {NS}/emojivoto-gateway."
+    assert removed.target == Target(cluster="default", namespace=NS)
     assert _names(cluster, "virtualservices") == _names(cluster, "gateways") == []
-    # Nothing left to remove is the cluster's answer, not a refusal: the pipeline words it as an error.
-    with pytest.raises(NotFound, match=f"meshbot has not exposed {HOST}"):
-        run(unexpose, HOST, ctx)
+    # Nothing left to remove is refused, as `expose` refuses what it cannot do, naming where.
+    with pytest.raises(Refused, match=f"^meshbot has not exposed {HOST} in namespace {NS}$"):
+        run(unexpose, f"{HOST} -n {NS}", ctx)
 
 
 def test_exposing_a_missing_service_is_refused_and_writes_nothing(store: Store, cluster: Kube) -> None:
