@@ -30,6 +30,7 @@ from bot.authz import RoleAuthorizer, ScheduleOwners
 from bot.compose import build_pipeline
 from bot.confirm import PendingConfirmations, needs_confirmation
 from bot.lifecycle import Lifecycle, LogNotifier, Notifier
+from bot.lifecycle.leadership import LeaderWatch
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.pipeline import Pipeline
 from bot.slack import messages
@@ -41,6 +42,7 @@ from bot.slack.threads import SlackNotifier, Threads
 from core.settings import Settings
 from core.store import Store, StoreError, list_active
 from core.store.migrate import current_revision, head_revision
+from mesh.errors import MeshError
 from mesh.kube import unreachable
 
 log = logging.getLogger(__name__)
@@ -104,6 +106,8 @@ def create_app(
             stack.callback(sweeper.cancel)
             if run_lifecycle:
                 lifecycle = _lifecycle(app, parts, settings)
+                if isinstance(parts.pipeline.leadership, LeaderWatch):
+                    parts.pipeline.leadership.local = lifecycle
                 await asyncio.to_thread(lifecycle.start)
                 # Stepping down releases the Lease, so another replica takes over at once.
                 stack.push_async_callback(asyncio.to_thread, lifecycle.stop)
@@ -242,13 +246,13 @@ async def healthz() -> dict[str, str]:
 async def readyz(request: Request) -> JSONResponse:
     """Ready to take commands: the database is reachable and migrated, the Kubernetes API answers."""
     pipeline = _parts_of(request).pipeline
-    database, cluster = await asyncio.gather(
+    database, cluster, lifecycle = await asyncio.gather(
         asyncio.to_thread(_database_problem, pipeline.store),
         asyncio.to_thread(_cluster_problem, pipeline),
+        asyncio.to_thread(_lifecycle_problem, pipeline),
     )
-    reasons = {
-        name: problem for name, problem in (("database", database), ("kubernetes", cluster)) if problem
-    }
+    checks = (("database", database), ("kubernetes", cluster), ("lifecycle", lifecycle))
+    reasons = {name: problem for name, problem in checks if problem}
     if reasons:
         return JSONResponse({"ready": False, "reasons": reasons}, status_code=503)
     return JSONResponse({"ready": True})
@@ -270,6 +274,17 @@ def _database_problem(store: Store) -> str | None:
 
 def _cluster_problem(pipeline: Pipeline) -> str | None:
     return unreachable(pipeline.kube, timeout=READY_TIMEOUT_SECONDS)
+
+
+def _lifecycle_problem(pipeline: Pipeline) -> str | None:
+    """Not ready while no replica leads: faults would be refused (or, worse, never end)."""
+    if pipeline.leadership is None:
+        return None
+    try:
+        leadership = pipeline.leadership()
+    except MeshError as exc:
+        return f"cannot tell whether a replica leads the lifecycle: {exc}"
+    return None if leadership.fresh else f"no replica leads the lifecycle: {leadership.problem}"
 
 
 async def metrics(request: Request) -> Response:

@@ -6,6 +6,7 @@ their own from a playground and a temporary database.
 
 from __future__ import annotations
 
+from bot.lifecycle.leadership import LeaderWatch
 from bot.pipeline import Pipeline
 from core.policy import Policy, load_policy
 from core.settings import Settings
@@ -60,4 +61,6 @@ def build_pipeline(settings: Settings) -> Pipeline:
         cluster=policy.default_cluster,
         clusters=clusters,
         installer_for=installer_for,
+        # Whoever starts a lifecycle in this process tells the watch (watch.local).
+        leadership=LeaderWatch(kube, settings),
     )

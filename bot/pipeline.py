@@ -38,6 +38,7 @@ from mesh.clusters import Clusters
 from mesh.errors import MeshError
 from mesh.install import Installer
 from mesh.kube import Kube
+from mesh.lease import Leadership
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,8 @@ class Pipeline:
     # Shared by every copy made with dataclasses.replace, so a subscriber hears every transport.
     events: EventBus = field(default_factory=EventBus)
     metrics: Metrics | None = None
+    # Who ends faults on time; a fault is refused while nobody leads (bot.lifecycle.leadership).
+    leadership: Callable[[], Leadership] | None = None
 
     def __post_init__(self) -> None:
         if self.clusters is None:
@@ -158,6 +161,7 @@ class Pipeline:
             clock=self.clock,
             on_progress=on_progress or (lambda _line: None),
             clusters=self.clusters,
+            leadership=self.leadership,
         )
 
 

@@ -44,6 +44,8 @@ class EndReason(StrEnum):
     GUARD_TRIPPED = "guard tripped"
     FAILED = "failed"
     REVERTED_AFTER_RESTART = "reverted after restart"
+    # Its routes left the cluster without meshbot (kubectl, a rebuilt cluster): nothing to undo.
+    GONE = "gone from the cluster"
 
 
 @dataclass(frozen=True)

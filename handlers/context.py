@@ -13,6 +13,7 @@ from core.store import Actor, Source, Store, get_binding
 from mesh.clusters import Clusters
 from mesh.install import Installer
 from mesh.kube import Kube
+from mesh.lease import Leadership
 
 
 @dataclass
@@ -33,6 +34,9 @@ class Context:
     installer: Installer | None = None
     # Every configured cluster, for the verbs that name another one (`use … cluster=`).
     clusters: Clusters | None = None
+    # Who ends faults on time (the lifecycle leader); None where the caller ends them itself
+    # (`meshbot run --wait`) or a test drives the lifecycle by hand.
+    leadership: Callable[[], Leadership] | None = None
     # The command's words after any `/mesh`, split once by the pipeline; nothing re-tokenises the text.
     words: tuple[str, ...] = ()
 

@@ -23,6 +23,7 @@ from core.store import (
 from core.values import Target
 from domain import ending, experiments
 from domain.ending import Verdict
+from domain.live import describe_fault, live_faults, state_of
 from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
@@ -261,6 +262,7 @@ def _start(command: StartCommand, ctx: Context) -> Reply:
     service = command.service.service
     target = Target(cluster=ctx.cluster, namespace=namespace, service=service)
     spec = _spec(command, ctx, target)
+    _require_a_leader(ctx, target)
     try:
         started = experiments.start(
             namespace=namespace,
@@ -314,6 +316,20 @@ def _start(command: StartCommand, ctx: Context) -> Reply:
     )
 
 
+def _require_a_leader(ctx: Context, target: Target) -> None:
+    """A fault promises to end by itself: refuse it while no lifecycle would end it."""
+    if ctx.leadership is None:
+        return
+    leadership = ctx.leadership()
+    if not leadership.fresh:
+        raise Refused(
+            "no meshbot lifecycle is leading, so nothing would end this fault on time "
+            f"({leadership.problem}). Run `meshbot serve` or `meshbot lifecycle` against this "
+            "cluster, or from the CLI add --wait so the CLI itself ends the fault",
+            target=target,
+        )
+
+
 # ---------------------------------------------------------------- list / extend
 
 
@@ -329,19 +345,30 @@ def _time_left(experiment: Experiment, now: datetime) -> str:
 
 
 def _list(command: ListCommand, ctx: Context) -> Reply:
-    with ctx.store.read() as session:
-        active = list_active(session=session, cluster=ctx.cluster, namespace=command.namespace)
-        now = ctx.now()
-        lines = [
-            f"• {e.id} {e.kind} on {e.service}.{e.namespace} by {e.created_by_name or e.created_by_user} — "
-            f"{_time_left(e, now)}"
-            for e in active
-        ]
-    if not lines:
+    view = live_faults(ctx.store, ctx.kube, cluster=ctx.cluster, namespace=command.namespace)
+    now = ctx.now()
+    lines = []
+    for fault in view.faults:
+        e = fault.experiment
+        disagreement = state_of(fault)
+        when = disagreement or _time_left(e, now)
+        lines.append(
+            f"• {e.id} {describe_fault(e)} on {e.service}.{e.namespace} by "
+            f"{e.created_by_name or e.created_by_user} — {when}"
+        )
+    lines += [
+        f"• {m.experiment_id} in {m.namespace} (VirtualService {m.vs_name}): in the cluster with no live "
+        f"record in meshbot's store; it is removed at its expiry, {m.expires:%H:%M:%S} UTC, or by "
+        f"`fault clear {m.experiment_id}`"
+        for m in view.unrecorded
+    ]
+    if view.cluster_error:
+        lines.append(f"⚠ as recorded; the cluster could not be read to confirm: {view.cluster_error}")
+    if not view.faults and not view.unrecorded:
         return Reply(
             "No active faults." if command.namespace is None else f"No active faults in {command.namespace}."
         )
-    return Reply(f"Active faults ({len(lines)}):\n" + "\n".join(lines))
+    return Reply(f"Active faults ({len(view.faults) + len(view.unrecorded)}):\n" + "\n".join(lines))
 
 
 def _extend(command: ExtendCommand, ctx: Context) -> Reply:

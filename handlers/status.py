@@ -6,15 +6,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from core.durations import human_duration
-from core.store import list_active, list_failed
 from core.values import Target
+from domain.live import describe_fault, live_faults, state_of
 from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.reply import Reply
 from handlers.verb import READS, Access
+from mesh.errors import MeshError
 from mesh.overview import mesh_overview
-from mesh.virtualservices import list_marked_faults
 
 VERB = "status"
 HELP = "control plane, sidecar coverage, exposed hosts and active faults"
@@ -42,7 +42,7 @@ def parse_args(args: list[str]) -> StatusCommand:
 def handle(command: StatusCommand, ctx: Context) -> Reply:
     overview = mesh_overview(ctx.kube, command.namespace)
     plane = overview.control_plane
-    lines = [f"Cluster *{ctx.cluster}* ({ctx.kube.host})", "*Control plane*"]
+    lines = [f"Cluster *{ctx.cluster}* ({ctx.kube.host})", *_lifecycle_lines(ctx), "*Control plane*"]
     if not plane.installed:
         lines.append("Istio is not installed (`install` installs it).")
     for c in plane.components:
@@ -62,31 +62,47 @@ def handle(command: StatusCommand, ctx: Context) -> Reply:
         to = ", ".join(host.destinations) or "no route yet"
         lines.append(f"• {host.host} → {to} (gateways {', '.join(host.gateways)})")
     lines.append("*Active faults*")
-    with ctx.store.read() as session:
-        active = list_active(session=session, cluster=ctx.cluster, namespace=command.namespace)
-        now = ctx.now()
-        for e in active:
-            left = (e.expires_at - now) if e.expires_at else None
-            when = (
-                f"{human_duration(timedelta(seconds=int(left.total_seconds())))} left"
-                if left and left.total_seconds() >= 1
-                else "overdue"
-            )
-            lines.append(f"• {e.id} {e.kind} on {e.service}.{e.namespace} — {when} ({e.state})")
-        if not active:
-            lines.append("None.")
-        failed = list_failed(session=session, cluster=ctx.cluster, namespace=command.namespace)
-        failed_rows = [(e.id, e.kind, e.service, e.namespace, e.detail) for e in failed]
-    # A failed revert can leave a fault in the cluster: show it while the cluster still carries it.
-    still_there = (
-        {m.experiment_id for m in list_marked_faults(ctx.kube, command.namespace)} if failed_rows else set()
-    )
-    stuck = [row for row in failed_rows if row[0] in still_there]
-    if stuck:
+    view = live_faults(ctx.store, ctx.kube, cluster=ctx.cluster, namespace=command.namespace)
+    now = ctx.now()
+    for fault in view.faults:
+        e = fault.experiment
+        left = (e.expires_at - now) if e.expires_at else None
+        when = (
+            f"{human_duration(timedelta(seconds=int(left.total_seconds())))} left"
+            if left and left.total_seconds() >= 1
+            else "overdue"
+        )
+        disagreement = state_of(fault)
+        suffix = f" — {disagreement}" if disagreement else ""
+        lines.append(
+            f"• {e.id} {describe_fault(e)} on {e.service}.{e.namespace} — {when} ({e.state}){suffix}"
+        )
+    for mark in view.unrecorded:
+        lines.append(
+            f"• {mark.experiment_id} in {mark.namespace}: in the cluster with no live record in meshbot's "
+            f"store; removed at its expiry ({mark.expires:%H:%M:%S} UTC)"
+        )
+    if not view.faults and not view.unrecorded:
+        lines.append("None.")
+    if view.stuck:
+        # A failed revert can leave a fault in the cluster: show it while the cluster still carries it.
         lines.append("*Needs a person*")
-        for experiment_id, kind, service, namespace, detail in stuck:
+        for e in view.stuck:
             lines.append(
-                f"✖ {experiment_id} {kind} on {service}.{namespace}: revert failed, still in the cluster "
-                f"({detail or 'no detail'}); retrying — or `fault clear {experiment_id}`"
+                f"✖ {e.id} {e.kind} on {e.service}.{e.namespace}: revert failed, still in the cluster "
+                f"({e.detail or 'no detail'}); retrying — or `fault clear {e.id}`"
             )
     return Reply("\n".join(lines), target=Target(cluster=ctx.cluster, namespace=command.namespace))
+
+
+def _lifecycle_lines(ctx: Context) -> list[str]:
+    """Who ends faults on time, or that nobody does (and so that faults are refused)."""
+    if ctx.leadership is None:
+        return []
+    try:
+        leadership = ctx.leadership()
+    except MeshError as exc:
+        return [f"⚠ Cannot tell whether a lifecycle leads: {exc}"]
+    if leadership.fresh:
+        return [f"Faults end on time: the lifecycle is led by {leadership.holder}."]
+    return [f"⚠ No lifecycle leads ({leadership.problem}): new faults are refused until one does."]

@@ -32,6 +32,7 @@ from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from core.clock import utcnow
+from mesh.errors import NotFound, calling
 from mesh.kube import Kube
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,8 @@ class LeaseElector:
         self._on_stopped = on_stopped
         self._clock = clock
         self._leader = False
+        # Why the last round could not take or renew the Lease; None after a round that could.
+        self.last_error: str | None = None
         self._last_renew = 0.0  # monotonic time of our last successful renewal
         self._observed: tuple[str | None, datetime | None, str] | None = None
         self._observed_at = 0.0
@@ -153,6 +156,7 @@ class LeaseElector:
         try:
             acquired, previous = self.try_acquire_or_renew()
         except ApiException as exc:
+            self.last_error = f"cannot take lease {self.namespace}/{self.name}: {_describe(exc)}"
             if exc.status in (401, 403, 404):
                 # Not a passing failure: until it is fixed no replica runs expiries (the reaper
                 # CronJob still does).
@@ -168,8 +172,11 @@ class LeaseElector:
                 log.warning("lease %s/%s: %s", self.namespace, self.name, _describe(exc))
             acquired, previous = False, None
         except (Urllib3Error, OSError) as exc:
+            self.last_error = f"cannot take lease {self.namespace}/{self.name}: {_describe(exc)}"
             log.warning("lease %s/%s: %s", self.namespace, self.name, _describe(exc))
             acquired, previous = False, None
+        else:
+            self.last_error = None
         if self._leader:
             if acquired:
                 return
@@ -329,3 +336,39 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, ApiException):
         return f"{exc.status} {exc.reason}"
     return f"the API server is unreachable ({exc.__class__.__name__})"
+
+
+@dataclass(frozen=True)
+class Leadership:
+    """Whether some replica leads the lifecycle (ends faults on time), as far as can be told."""
+
+    fresh: bool
+    holder: str | None = None
+    renewed: datetime | None = None
+    # Why nobody can be said to lead: no Lease, a lapsed one, the API refusing to show it.
+    problem: str | None = None
+
+
+def read_leadership(kube: Kube, *, namespace: str, name: str, now: datetime) -> Leadership:
+    """The Lease's holder and whether it renewed within its duration. MeshError when the API
+    server cannot be asked: that is the cluster failing, not an answer about leadership."""
+    where = f"Lease {namespace}/{name}"
+    try:
+        with calling(f"reading {where}"):
+            lease = kube.coordination.read_namespaced_lease(name, namespace, _request_timeout=kube.timeout)
+    except NotFound:
+        return Leadership(False, problem=f"{where} does not exist (no lifecycle has ever led here)")
+    record = LeaseRecord.from_lease(lease)
+    if not record.holder:
+        return Leadership(False, renewed=record.renew_time, problem=f"{where} is released: nobody leads")
+    renewed = record.renew_time
+    duration = timedelta(seconds=record.duration_seconds or 15)
+    if renewed is None or now - renewed > duration:
+        ago = f"{int((now - renewed).total_seconds())}s ago" if renewed else "never"
+        return Leadership(
+            False,
+            holder=record.holder,
+            renewed=renewed,
+            problem=f"{where} lapsed: {record.holder} last renewed it {ago}",
+        )
+    return Leadership(True, holder=record.holder, renewed=renewed)

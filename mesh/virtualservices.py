@@ -115,6 +115,9 @@ class MarkedFault:
     experiment_id: str
     expires: datetime
     routes: tuple[str, ...]
+    # Whether any of its routes is still in the VirtualService: someone may have removed them
+    # by hand and left meshbot's annotation behind.
+    live: bool = True
 
     def expired(self, now: datetime) -> bool:
         return self.expires <= now
@@ -475,11 +478,16 @@ def list_marked_faults(kube: Kube, namespace: str | None = None) -> list[MarkedF
             experiment_id,
             mark.expires,
             mark.routes,
+            live=bool(set(mark.routes) & _route_names(vs)),
         )
         for vs in _list_vs(kube, namespace)
         for experiment_id, mark in marks_of(vs).items()
     ]
     return sorted(found, key=lambda f: (f.expires, f.namespace, f.vs_name, f.experiment_id))
+
+
+def _route_names(vs: Json) -> set[str]:
+    return {str(route.get("name")) for route in (vs.get("spec") or {}).get("http") or [] if route.get("name")}
 
 
 def sidecarless_callers(kube: Kube, namespace: str) -> list[str]:

@@ -18,6 +18,7 @@ from bot.cli.playground import playground_required
 from bot.cli.run import chat_loop
 from bot.compose import build_pipeline
 from bot.lifecycle import Button, Lifecycle
+from bot.lifecycle.leadership import LeaderWatch
 from core.policy import PolicyError
 from core.settings import Settings
 from core.store import Actor, Experiment, StoreError
@@ -64,6 +65,8 @@ def demo() -> None:
             TerminalNotifier(),
             settings.model_copy(update={"leader_election": False}),
         )
+        if isinstance(pipeline.leadership, LeaderWatch):
+            pipeline.leadership.local = lifecycle
         lifecycle.start()
         try:
             chat_loop(pipeline, Actor.cli(getpass.getuser()), channel="cli")

@@ -68,7 +68,14 @@ def reap(
     if store is None:
         typer.echo(f"warning: reaping without the database: {why}", err=True)
     try:
-        report = reap_pass(kube, store, now=datetime.now(UTC), grace=leeway, namespace=namespace)
+        report = reap_pass(
+            kube,
+            store,
+            now=datetime.now(UTC),
+            grace=leeway,
+            namespace=namespace,
+            cluster=cluster or load_policy(settings.policy_file).default_cluster,
+        )
     except MeshError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_FAILED) from None

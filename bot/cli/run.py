@@ -7,10 +7,12 @@ and records them (``--user``, default the OS login) as the actor, with source ``
 from __future__ import annotations
 
 import getpass
+from dataclasses import replace
 from typing import Annotated
 
 import typer
 
+from bot.cli.wait import wait_and_end
 from bot.compose import build_pipeline
 from bot.pipeline import Pipeline
 from core.policy import PolicyError
@@ -48,12 +50,27 @@ def run(
     channel: Annotated[
         str | None, typer.Option(help="Act as if in this channel (its default namespace).")
     ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="For a fault: stay until it ends and end it (Ctrl-C ends it at once), "
+            "for when no meshbot lifecycle runs against the cluster.",
+        ),
+    ] = False,
 ) -> None:
     """Run one /mesh command against the configured cluster and database."""
     pipeline = _pipeline()
+    if wait:
+        # This process ends the fault itself, so it needs no lifecycle leader to promise it.
+        pipeline = replace(pipeline, leadership=None)
     actor = Actor.cli(user or getpass.getuser())
     reply = pipeline.run(command, actor=actor, source=Source.CLI, channel=channel, on_progress=typer.echo)
     _print(reply)
+    started = [e.experiment_id for e in reply.events if e.kind == "started"]
+    if wait and reply.ok and started:
+        ended = wait_and_end(pipeline, started[0], actor, typer.echo)
+        raise typer.Exit(EXIT_OK if ended else EXIT_FAILED)
     raise typer.Exit(_exit_code(reply))
 
 

@@ -131,6 +131,10 @@ class Lifecycle:
     def is_leader(self) -> bool:
         return self._leading.is_set()
 
+    def election_problem(self) -> str | None:
+        """Why this replica cannot take the Lease right now (a missing namespace, no RBAC)."""
+        return self._elector.last_error if self._elector is not None else None
+
     def start(self) -> None:
         """Start in the background: elect (or, without leader election, lead at once)."""
         with self._state_lock:
@@ -295,6 +299,7 @@ class Lifecycle:
                     grace=timedelta(seconds=self.settings.lifecycle_reaper_grace_seconds),
                     notifier=self.rt.notifier,
                     claimed=self.expiries.owns,
+                    cluster=cluster,
                 )
             except MeshError as exc:
                 # One unreachable cluster must not stop the sweep of the others.

@@ -12,6 +12,7 @@ import typer
 
 from bot.compose import build_pipeline
 from bot.lifecycle import Lifecycle
+from bot.lifecycle.leadership import LeaderWatch
 from bot.lifecycle.notify import LogNotifier
 from core.policy import PolicyError
 from core.settings import Settings
@@ -36,6 +37,8 @@ def lifecycle() -> None:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     running = Lifecycle(pipeline, pipeline.kube, pipeline.store, LogNotifier(), settings)
+    if isinstance(pipeline.leadership, LeaderWatch):
+        pipeline.leadership.local = running
     running.start()
     typer.echo(f"meshbot lifecycle running as {running.identity}; Ctrl-C to stop.")
     try:

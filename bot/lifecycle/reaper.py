@@ -21,14 +21,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from bot.lifecycle.notify import Notifier, deliver
-from core.store import EndReason, Store
+from core.store import EndReason, ExperimentState, Store, list_active
 from domain import ending
-from domain.ending import SCHEDULER, Due
+from domain.ending import DATABASE_ERRORS, SCHEDULER, Due
 from mesh.kube import Kube
+from mesh.virtualservices import list_marked_faults
 
 log = logging.getLogger(__name__)
 
 VERB = "reap"
+# The audit verb of an experiment ended because the cluster no longer had it.
+RECONCILE_VERB = "reconcile"
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,7 @@ class ReapReport:
     reaped: list[Reaped] = field(default_factory=list)
     failed: list[NotReaped] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # expired in the cluster, extended in the store
+    gone: list[str] = field(default_factory=list)  # active in the store, no longer in the cluster
     database: bool = True
     database_error: str | None = None
 
@@ -69,6 +73,7 @@ class ReapReport:
         ]
         out += [f"could not reap {f.experiment_id} in {f.namespace}: {f.error}" for f in self.failed]
         out += [f"left {s}: extended in the store, its annotation is being updated" for s in self.skipped]
+        out += [f"ended {g}: gone from the cluster (removed outside meshbot)" for g in self.gone]
         if not self.database:
             out.append(f"ran without the database ({self.database_error}); records were not updated")
         out.append(
@@ -86,8 +91,12 @@ def reap(
     notifier: Notifier | None = None,
     namespace: str | None = None,
     claimed: Callable[[str], bool] = lambda _id: False,
+    cluster: str | None = None,
 ) -> ReapReport:
-    """End every fault whose annotation expired at least ``grace`` before ``now``.
+    """End every fault whose annotation expired at least ``grace`` before ``now``, and — with
+    the store and the ``cluster`` name — every experiment the store holds active whose routes
+    left the cluster without meshbot (kubectl, a rebuilt cluster): the two are reconciled both
+    ways, so `status` and `fault list` never show a fault that is not there.
 
     Raises MeshError only when the VirtualServices cannot even be listed; a fault that cannot be
     cleared is reported in ``failed`` and the pass goes on with the others — the next pass is its
@@ -105,7 +114,65 @@ def reap(
         except ending.TemporaryError as exc:
             log.warning("could not reap %s in %s: %s", fault.experiment_id, fault.namespace, exc)
             report.failed.append(NotReaped(fault.namespace, fault.experiment_id, str(exc)))
+    if store is not None and report.database and cluster is not None:
+        _end_the_gone(kube, store, report, cluster=cluster, namespace=namespace, now=now, grace=grace)
     return report
+
+
+def _end_the_gone(
+    kube: Kube,
+    store: Store,
+    report: ReapReport,
+    *,
+    cluster: str,
+    namespace: str | None,
+    now: datetime,
+    grace: timedelta,
+) -> None:
+    live = {m.experiment_id for m in list_marked_faults(kube, namespace) if m.live}
+    try:
+        with store.read() as session:
+            # Only those active a while: one being applied right now is not in the cluster yet.
+            missing = [
+                e
+                for e in list_active(session=session, cluster=cluster, namespace=namespace)
+                if e.state == ExperimentState.ACTIVE
+                and e.id not in live
+                and e.started_at is not None
+                and e.started_at <= now - grace
+            ]
+    except DATABASE_ERRORS as exc:
+        _lost(report, str(exc).splitlines()[0])
+        return
+    for experiment in missing:
+
+        def message(removed: str, gone_id: str = experiment.id) -> str:
+            return (
+                f"{gone_id} was active in the store but its fault was no longer in the cluster "
+                f"(removed outside meshbot); ended as gone ({removed})"
+            )
+
+        try:
+            ending.end(
+                kube,
+                store,
+                experiment.id,
+                namespace=experiment.namespace,
+                vs_names=ending.vs_names(experiment),
+                reason=EndReason.GONE,
+                by=SCHEDULER,
+                now=now,
+                verb=RECONCILE_VERB,
+                message=message,
+            )
+        except (ending.PermanentError, ending.TemporaryError) as exc:
+            log.warning("could not end %s, gone from the cluster: %s", experiment.id, exc)
+            continue
+        except DATABASE_ERRORS as exc:
+            _lost(report, str(exc).splitlines()[0])
+            return
+        report.gone.append(experiment.id)
+        log.warning("%s was active in the store but gone from the cluster; ended it", experiment.id)
 
 
 def _reap_one(

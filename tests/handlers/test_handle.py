@@ -264,7 +264,7 @@ def test_a_fault_starts_is_listed_extended_and_cleared_in_its_virtualservice(
 
     listed = run(fault, "list", ctx)
     assert listed.text.startswith("Active faults (1):\n")
-    assert f"• {eid} abort on web-svc.{NS} by alice — " in listed.text
+    assert f"• {eid} abort 500 on 50% on web-svc.{NS} by alice — " in listed.text
     assert listed.events == ()
 
     extended = run(fault, f"extend {eid} 5m", ctx)

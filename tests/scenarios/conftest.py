@@ -15,6 +15,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,6 +28,7 @@ from typer.testing import CliRunner, Result
 from bot.cli import app
 from core.store import AuditEvent, Experiment, Store
 from core.store.migrate import upgrade
+from mesh.lease import micro_time
 from playground.hooks import RequestRecord
 from playground.runner import Playground
 from tests.conftest import kube_client_for
@@ -72,10 +74,12 @@ class Meshbot:
 
     # ------------------------------------------------------------------ running meshbot
 
-    def run(self, command: str, *, user: str = USER, channel: str | None = None) -> Result:
-        """`meshbot run "<command>" --user <user> [--channel <channel>]`, in-process."""
+    def run(
+        self, command: str, *, user: str = USER, channel: str | None = None, wait: bool = False
+    ) -> Result:
+        """`meshbot run "<command>" --user <user> [--channel <channel>] [--wait]`, in-process."""
         args = ["run", command, "--user", user, *(["--channel", channel] if channel else [])]
-        return self.cli(*args)
+        return self.cli(*args, *(["--wait"] if wait else []))
 
     def cli(self, *args: str, input: str | None = None) -> Result:
         result = self._runner.invoke(app, list(args), env=self.env, input=input)
@@ -200,6 +204,29 @@ class Meshbot:
     def create_virtual_service(self, manifest: dict[str, Any], namespace: str = NS) -> None:
         self.custom.create_namespaced_custom_object(*ISTIO, namespace, "virtualservices", manifest)
 
+    def lead_elsewhere(self, *, renewed: datetime | None = None, holder: str = "meshbot-7d9f-x2") -> None:
+        """A meshbot lifecycle leading from another process, as `meshbot serve` would: the Lease
+        its replicas elect with, renewed at ``renewed`` (now by default) for an hour."""
+        core = kubernetes.client.CoreV1Api(self.api)
+        if not any(n.metadata.name == "meshbot" for n in core.list_namespace().items):
+            core.create_namespace({"metadata": {"name": "meshbot"}})
+        spec = {
+            "holderIdentity": holder,
+            "leaseDurationSeconds": 3600,
+            "renewTime": micro_time(renewed or datetime.now(UTC)),
+        }
+        coordination = kubernetes.client.CoordinationV1Api(self.api)
+        try:
+            coordination.delete_namespaced_lease("meshbot-lifecycle", "meshbot")
+        except kubernetes.client.exceptions.ApiException as exc:
+            if exc.status != 404:
+                raise
+        coordination.create_namespaced_lease(
+            "meshbot", {"metadata": {"name": "meshbot-lifecycle", "namespace": "meshbot"}, "spec": spec}
+        )
+        # What meshbot writes is what the tests look at; the stand-in leader's writes are not.
+        self.pg.hooks.requests.clear()
+
     def writes(self) -> list[RequestRecord]:
         """Every write request the playground has answered so far."""
         return self.pg.hooks.writes()
@@ -218,7 +245,7 @@ def make_meshbot(
     """`make(seed)`: a playground with that seed and meshbot pointed at it with its own store."""
     clients: list[kubernetes.client.ApiClient] = []
 
-    def make(seed: str = "article") -> Meshbot:
+    def make(seed: str = "article", *, leader: bool = True) -> Meshbot:
         pg = make_playground(seed)
         home = tmp_path / f"meshbot-{len(clients)}"
         home.mkdir()
@@ -234,7 +261,10 @@ def make_meshbot(
         }
         api = kube_client_for(pg)
         clients.append(api)
-        return Meshbot(pg, home, env, api)
+        made = Meshbot(pg, home, env, api)
+        if leader:
+            made.lead_elsewhere()
+        return made
 
     yield make
     for api in clients:

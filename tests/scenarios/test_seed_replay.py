@@ -142,8 +142,8 @@ def test_the_write_up_replayed_with_the_istioctl_installer(make_meshbot: Callabl
     reply = mb.ok("status")
     assert "• emojivoto-istio (enabled): 4/4 pods with a sidecar" in reply
     assert "• emoji-istio.test.net → web-svc:80 (gateways emojivoto-istio/emojivoto-gateway)" in reply
-    assert f"• {abort_id} abort on web-svc.{NS}" in reply
-    assert f"• {delay_id} delay on web-svc.{NS}" in reply
+    assert f"• {abort_id} abort 500 on 50% on web-svc.{NS}" in reply
+    assert f"• {delay_id} delay 3s on 100% on web-svc.{NS}" in reply
 
     reply = mb.ok("fault clear all")
     assert f"✔ {abort_id} on web-svc.{NS} cleared (1 fault route(s) removed from " in reply
@@ -184,7 +184,8 @@ def test_the_write_up_replayed_with_the_istioctl_installer(make_meshbot: Callabl
 
 
 def test_install_with_the_job_installer(make_meshbot: Callable[..., Meshbot]) -> None:
-    mb = make_meshbot("article-bare")
+    # No lifecycle runs (installs need none), so the test makes meshbot's namespace itself.
+    mb = make_meshbot("article-bare", leader=False)
     mb.env["MESHBOT_INSTALLER"] = "job"
     # What JobInstaller needs: its namespace and ServiceAccount (deploy/ creates them on a real cluster).
     mb.core.create_namespace(V1Namespace(metadata=V1ObjectMeta(name="meshbot")))
@@ -217,7 +218,7 @@ def test_install_with_the_job_installer(make_meshbot: Callable[..., Meshbot]) ->
 
 
 def test_the_job_installer_without_its_namespace_says_so(make_meshbot: Callable[..., Meshbot]) -> None:
-    mb = make_meshbot("article-bare")
+    mb = make_meshbot("article-bare", leader=False)
     mb.env["MESHBOT_INSTALLER"] = "job"
     result = mb.run("install")
     assert result.exit_code == 1
@@ -405,7 +406,7 @@ def test_use_binds_the_channel_namespace(meshbot: Meshbot) -> None:
     experiment = meshbot.experiment(experiment_id)
     assert (experiment.namespace, experiment.service, experiment.channel) == (NS, "web-svc", "C-chaos")
     assert "mTLS in emojivoto-istio:" in meshbot.ok("mtls", channel="C-chaos")
-    assert f"{experiment_id} abort on web-svc.{NS}" in meshbot.ok(f"fault list {NS}")
+    assert f"{experiment_id} abort 500 on 50% on web-svc.{NS}" in meshbot.ok(f"fault list {NS}")
     meshbot.ok("fault clear web-svc", channel="C-chaos")
     # Another channel has no binding.
     result = meshbot.run("fault clear web-svc", channel="C-other")

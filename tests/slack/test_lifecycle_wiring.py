@@ -10,6 +10,7 @@ import kubernetes.client
 from fastapi.testclient import TestClient
 
 from bot.app import create_app
+from bot.lifecycle.leadership import LeaderWatch
 from bot.pipeline import Pipeline
 from core.policy import Policy
 from core.store import Store
@@ -17,7 +18,7 @@ from mesh.kube import for_url
 from playground.runner import Playground
 from tests.conftest import kube_client_for
 
-from .conftest import ROLES, SlackClient, experiment, only_experiment_id, settings_for
+from .conftest import API_TOKEN, ROLES, SlackClient, experiment, only_experiment_id, settings_for
 from .fake_slack import FakeSlack
 
 NS = "emojivoto-istio"
@@ -91,3 +92,45 @@ def test_a_scheduled_fault_opens_its_own_thread_and_its_reminder_has_buttons(
         assert reminder.params["thread_ts"] == started.thread_ts
         labels = [e["text"]["text"] for b in reminder.blocks if b["type"] == "actions" for e in b["elements"]]
         assert labels == ["Extend 10 min", "Stop now"]
+
+
+def test_a_service_whose_lease_namespace_is_missing_is_not_ready_and_refuses_faults(
+    playground: Playground, store: Store, fake_slack: FakeSlack
+) -> None:
+    # The namespace the Lease lives in was never created: no replica can ever lead.
+    kube = for_url(playground.url)
+    settings = settings_for(fake_slack, lease_retry_seconds=0.2)
+    pipeline = Pipeline(
+        store=store,
+        kube=kube,
+        policy=Policy.model_validate({"roles": ROLES}),
+        leadership=LeaderWatch(kube, settings),
+    )
+    app = create_app(settings, pipeline=pipeline, run_lifecycle=True)
+    with TestClient(app) as http:
+        deadline = time.monotonic() + 10
+        ready = http.get("/readyz")
+        while "cannot take lease" not in str(ready.json()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+            ready = http.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["reasons"]["lifecycle"] == (
+            "no replica leads the lifecycle: cannot take lease meshbot/meshbot-lifecycle: 404 Not Found"
+        )
+        refused = http.post(
+            "/api/v1/commands",
+            json={"command": f"fault delay 1s web-svc.{NS} for 1m"},
+            headers={"Authorization": f"Bearer {API_TOKEN}"},
+        )
+        assert refused.status_code == 422
+        assert refused.json()["text"].startswith("no meshbot lifecycle is leading")
+        assert fault_routes(playground) == []
+        status = http.post(
+            "/api/v1/commands",
+            json={"command": "status"},
+            headers={"Authorization": f"Bearer {API_TOKEN}"},
+        )
+        assert (
+            "⚠ No lifecycle leads (cannot take lease meshbot/meshbot-lifecycle: 404 Not Found)"
+            in (status.json()["text"])
+        )
