@@ -251,8 +251,8 @@ def prune_events(
     Only a prefix of the chain goes (rows up to the first one newer than the cutoff), and the
     chain head keeps the last deleted row's hash as the anchor the new first row must link to,
     so ``verify`` stays meaningful; the prune's own row names that anchor, which is what lets
-    ``verify`` tell this move of the anchor from one made by hand. A broken chain is not pruned,
-    anywhere along it: that would destroy evidence.
+    ``verify`` tell this move of the anchor from one made by hand. A broken prefix, or an anchor
+    no recorded prune explains, is not pruned: that would destroy the evidence.
     """
     if older_than <= timedelta(0):
         raise FilterError("prune needs a positive age, e.g. --older-than 400d")
@@ -270,9 +270,7 @@ def prune_events(
     deleted = 0
     anchor = ""
     if last_deleted >= first_deleted:
-        # The whole chain, not just the doomed prefix: a moved anchor or a cut tail would otherwise
-        # be laundered by this prune's row, which names the anchor as legitimate.
-        report = verify_chain(session=session)
+        report = verify_chain(session=session, through_id=last_deleted)
         if report.broken is not None:
             raise ChainError(
                 f"prune refused: the audit chain is broken at {report.broken}; "

@@ -235,9 +235,9 @@ def verify_chain(
     to the row before (altered or reordered), or when ids jump (rows deleted). Rows from the head's
     first keyed row on are checked with ``key`` (default: the session's store's key); a chain
     keyed with another key, or keyed while no key is given, raises ChainError. With
-    ``through_id`` only the rows up to it are checked; otherwise the last row must also be the
-    one the chain head recorded (rows deleted from the end), and the anchor must be the one the
-    last recorded prune left (rows deleted from the start). Give it a snapshot session
+    ``through_id`` only the rows up to it are walked; otherwise the last row must also be the
+    one the chain head recorded (rows deleted from the end). Either way the anchor must be the
+    one the last recorded prune left (rows deleted from the start). Give it a snapshot session
     (``Store.read(snapshot=True)``) so concurrent appends and prunes do not look like gaps.
     """
     key = key if key is not None else session_key(session)
@@ -276,10 +276,41 @@ def verify_chain(
             event_id, problem = tail
             when = last["occurred_at"] if last and last["id"] == event_id else None
             return report(BrokenLink(event_id, when, problem))
-        anchor = _anchor_problem(head, last_prune)
-        if anchor is not None:
-            return report(BrokenLink(head.anchor_event_id + 1, None, anchor))
+    else:
+        # The walk stopped early, so look the last prune up instead (prune's case: a moved anchor
+        # must not be made to look legitimate by the row this prune is about to write).
+        last_prune, forged = _last_recorded_prune(session, head, key)
+        if forged is not None:
+            return report(BrokenLink(forged, None, "this recorded prune does not match its hash"))
+    anchor = _anchor_problem(head, last_prune)
+    if anchor is not None:
+        return report(BrokenLink(head.anchor_event_id + 1, None, anchor))
     return report(None)
+
+
+def _last_recorded_prune(
+    session: Session, head: AuditChain, key: AuditKey | None
+) -> tuple[tuple[int, tuple[int, str | None]] | None, int | None]:
+    """The newest prune row naming an anchor (and None), or the id of one whose hash fails."""
+    columns = [getattr(AuditEvent, name) for name in (*HASHED_COLUMNS, "hash")]
+    query = (
+        select(*columns)
+        .where(
+            AuditEvent.id > head.anchor_event_id,
+            AuditEvent.verb == PRUNE_VERB,
+            AuditEvent.outcome == "ok",
+        )
+        .order_by(AuditEvent.id.desc())
+    )
+    for row in session.execute(query).mappings():
+        named = _anchor_named_by(row)
+        if named is None:
+            continue
+        keyed = head.keyed_from_event_id is not None and row["id"] >= head.keyed_from_event_id
+        if not hmac.compare_digest(row_hash(row, key if keyed else None), row["hash"]):
+            return None, row["id"]
+        return (row["id"], named), None
+    return None, None
 
 
 def _anchor_problem(head: AuditChain, last_prune: tuple[int, tuple[int, str | None]] | None) -> str | None:
