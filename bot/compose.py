@@ -10,7 +10,7 @@ from bot.lifecycle.leadership import LeaderWatch
 from bot.pipeline import Pipeline
 from core.policy import Policy, load_policy
 from core.settings import Settings
-from core.store import open_store
+from core.store import AuditKey, open_store
 from mesh.clusters import Clusters
 from mesh.install import Installer, IstioctlInstaller, JobInstaller
 from mesh.kube import Kube
@@ -42,7 +42,11 @@ def clusters_of(policy: Policy, settings: Settings) -> Clusters:
 def build_pipeline(settings: Settings) -> Pipeline:
     """Raises PolicyError, StoreError or MeshError with one line saying what to fix."""
     policy = load_policy(settings.policy_file)
-    store = open_store(settings.database_url, auto_migrate=settings.auto_migrate)
+    store = open_store(
+        settings.database_url,
+        auto_migrate=settings.auto_migrate,
+        audit_key=AuditKey.from_setting(settings.audit_key),
+    )
     clusters = clusters_of(policy, settings)
     try:
         # The default cluster is connected now, so a broken configuration says so at start-up.

@@ -20,6 +20,13 @@ class Settings(BaseSettings):
         default=False,
         description="Upgrade the database schema on start-up instead of refusing to start.",
     )
+    audit_key: SecretStr | None = Field(
+        default=None,
+        description=(
+            "HMAC key of the audit chain (at least 32 bytes), from the Secret; without it the chain "
+            "shows accidental damage only, not tampering by someone who can write the database."
+        ),
+    )
     kube_context: str | None = Field(
         default=None, description="kubeconfig context to use; the current context when unset."
     )

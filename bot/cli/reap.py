@@ -20,7 +20,7 @@ from bot.lifecycle.reaper import reap as reap_pass
 from core.durations import DurationError, duration
 from core.policy import PolicyError, load_policy
 from core.settings import Settings
-from core.store import Store, StoreError, open_store
+from core.store import AuditKey, Store, StoreError, open_store
 from mesh.errors import MeshError
 from mesh.kube import Kube
 
@@ -37,7 +37,9 @@ def connect_cluster(settings: Settings, cluster: str | None) -> Kube:
 
 def open_store_if_reachable(settings: Settings) -> tuple[Store | None, str | None]:
     try:
-        return open_store(settings.database_url, auto_migrate=False), None
+        return open_store(
+            settings.database_url, auto_migrate=False, audit_key=AuditKey.from_setting(settings.audit_key)
+        ), None
     except StoreError as exc:
         return None, str(exc)
 

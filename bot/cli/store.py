@@ -1,4 +1,4 @@
-"""``meshbot migrate`` and ``meshbot audit [FILTERS...] | verify | prune``."""
+"""``meshbot migrate`` and ``meshbot audit [FILTERS...] | verify [--head] | head | prune``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from core.settings import Settings
 from core.store import (
     Actor,
     AuditEvent,
+    AuditKey,
     FilterError,
     Outcome,
     Source,
@@ -34,7 +35,15 @@ from core.store import (
     verify_chain,
 )
 from core.store.audit import EVENT_FIELDS
-from core.store.chain import canonical_time
+from core.store.chain import (
+    AUDIT_KEY_SETTING,
+    ChainHead,
+    ChainReport,
+    canonical_time,
+    exported_head_problem,
+    parse_head,
+    read_head,
+)
 from core.store.db import redacted
 from core.store.filters import FILTER_HELP
 from core.store.migrate import upgrade
@@ -50,7 +59,7 @@ class OutputFormat(StrEnum):
 
 
 class _QueryByDefault(TyperGroup):
-    """``meshbot audit service=x`` means ``meshbot audit query service=x``; verify/prune stay."""
+    """``meshbot audit service=x`` means ``meshbot audit query service=x``; verify/head/prune stay."""
 
     def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
         if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
@@ -112,7 +121,7 @@ def migrate() -> None:
     """Create or upgrade the database schema to the latest revision."""
     settings = Settings()
     with _one_line_errors(settings):
-        store = Store.from_url(settings.database_url)
+        store = Store.from_url(settings.database_url, audit_key=AuditKey.from_setting(settings.audit_key))
         try:
             store.check_connection()
             result = upgrade(store.engine)
@@ -129,7 +138,11 @@ def migrate() -> None:
 
 @contextmanager
 def _opened(settings: Settings) -> Iterator[Store]:
-    store = open_store(settings.database_url, auto_migrate=settings.auto_migrate)
+    store = open_store(
+        settings.database_url,
+        auto_migrate=settings.auto_migrate,
+        audit_key=AuditKey.from_setting(settings.audit_key),
+    )
     try:
         yield store
     finally:
@@ -209,23 +222,81 @@ def _render(events: list[AuditEvent], output: OutputFormat) -> str:
 
 
 @audit_app.command("verify")
-def verify() -> None:
+def verify(
+    head: Annotated[
+        str | None,
+        typer.Option(
+            "--head",
+            metavar="ID:HASH",
+            help="A head exported earlier by `meshbot audit head`: fail unless the chain still holds it.",
+        ),
+    ] = None,
+) -> None:
     """Walk the hash chain; exit 1 naming the first broken row, or confirm it is intact."""
+    command = ["audit", "verify", *(["--head", head] if head is not None else [])]
+    exported = parse_head(head) if head is not None else None
+    if head is not None and exported is None:
+        _fail(f"cannot read --head {head!r}: expected ID:HASH as `meshbot audit head` prints it", USAGE_ERROR)
     settings = Settings()
     with _one_line_errors(settings), _opened(settings) as store:
         with store.read(snapshot=True) as session:
             report = verify_chain(session=session)
-        if report.broken is None:
-            span = f" (ids {report.first_id}..{report.last_id})" if report.rows else ""
-            rows = "1 row" if report.rows == 1 else f"{report.rows} rows"
-            message = f"audit chain intact: {rows}{span}"
-            _record(store, ["audit", "verify"], "audit verify", Outcome.OK, message)
-        else:
+            problem = None
+            if report.broken is None and exported is not None:
+                problem = exported_head_problem(session, report, exported)
+        if report.broken is not None:
             message = f"audit chain broken at {report.broken}"
-            _record(store, ["audit", "verify"], "audit verify", Outcome.ERROR, message)
-    if report.broken is not None:
+        elif problem is not None:
+            message = f"audit chain does not hold the exported head {exported}: {problem}"
+        else:
+            message = _intact(report, exported)
+        outcome = Outcome.OK if report.broken is None and problem is None else Outcome.ERROR
+        _record(store, command, "audit verify", outcome, message)
+    if outcome != Outcome.OK:
         _fail(message)
     typer.echo(message)
+    caveat = _unkeyed_caveat(report, keyed=store.audit_key is not None)
+    if caveat:
+        typer.echo(caveat)
+
+
+def _intact(report: ChainReport, exported: ChainHead | None) -> str:
+    span = f" (ids {report.first_id}..{report.last_id})" if report.rows else ""
+    rows = "1 row" if report.rows == 1 else f"{report.rows} rows"
+    message = f"audit chain intact: {rows}{span}"
+    if report.keyed_from is not None:
+        message += f", keyed from row {report.keyed_from} (key fingerprint {report.key_fingerprint})"
+    if exported is not None:
+        message += f"; holds the exported head {exported.last_id}"
+    return message
+
+
+def _unkeyed_caveat(report: ChainReport, *, keyed: bool) -> str | None:
+    """Said every time: a plain SHA-256 chain can be recomputed by whoever can write the database."""
+    if not keyed:
+        return (
+            f"unkeyed: {AUDIT_KEY_SETTING} is not set, so the chain shows accidental damage only, "
+            "not tampering by someone who can write the database"
+        )
+    span = report.unkeyed_span
+    if span is None:
+        return None
+    return (
+        f"unkeyed: rows {span[0]}..{span[1]} were written before {AUDIT_KEY_SETTING} was set; the first "
+        "keyed row seals them as they were then, not before"
+    )
+
+
+@audit_app.command("head")
+def head() -> None:
+    """Print the chain's newest row as ID:HASH (and the key's fingerprint): keep it outside the
+    database, and `meshbot audit verify --head` later proves nothing up to it was cut or rewritten."""
+    settings = Settings()
+    with _one_line_errors(settings), _opened(settings) as store:
+        with store.read() as session:
+            current = read_head(session)
+        _record(store, ["audit", "head"], "audit head", Outcome.OK, f"head exported: {current}")
+    typer.echo(str(current))
 
 
 @audit_app.command("prune")

@@ -17,7 +17,7 @@ from core.store.audit import (
     record_events,
 )
 from core.store.bindings import clear_binding, get_binding, set_binding
-from core.store.chain import ChainReport, verify_chain
+from core.store.chain import AuditKey, ChainReport, verify_chain
 from core.store.confirmations import (
     count_confirmations,
     get_confirmation,
@@ -31,6 +31,7 @@ from core.store.confirmations import (
 from core.store.db import Store, create_store_engine, redacted
 from core.store.dedup import claim_request_key, prune_request_keys
 from core.store.errors import (
+    AuditKeyError,
     ChainError,
     DatabaseUnavailable,
     ExperimentNotFound,
@@ -94,6 +95,8 @@ from core.values import (
 __all__ = [
     "Actor",
     "AuditEvent",
+    "AuditKey",
+    "AuditKeyError",
     "AuditPage",
     "AuditQuery",
     "ChainError",

@@ -11,7 +11,18 @@ from typing import Any
 from sqlalchemy import CursorResult, Result, String, delete, insert, select, text, tuple_
 from sqlalchemy.orm import Session
 
-from core.store.chain import HASHED_COLUMNS, canonical_time, lock_chain_head, row_hash, verify_chain
+from core.store.chain import (
+    HASHED_COLUMNS,
+    PRUNE_VERB,
+    AuditKey,
+    anchor_note,
+    appending_key,
+    canonical_time,
+    lock_chain_head,
+    row_hash,
+    session_key,
+    verify_chain,
+)
 from core.store.errors import ChainError, FilterError
 from core.store.filters import AuditQuery
 from core.store.models import AuditChain, AuditEvent, AuditPruneGrant
@@ -68,7 +79,7 @@ def record_event(
         occurred_at=occurred_at,
     )
     head = lock_chain_head(session)
-    (row,) = _chain_rows(head, [new], datetime.now(UTC))
+    (row,) = _chain_rows(head, [new], datetime.now(UTC), appending_key(head, session_key(session)))
     event = AuditEvent(**row)
     session.add(event)
     session.flush()
@@ -81,12 +92,14 @@ def record_events(*, session: Session, events: Sequence[NewAuditEvent]) -> range
         return range(0)
     head = lock_chain_head(session)
     first_id = head.last_event_id + 1
-    rows = _chain_rows(head, events, datetime.now(UTC))
+    rows = _chain_rows(head, events, datetime.now(UTC), appending_key(head, session_key(session)))
     session.execute(insert(AuditEvent), rows)
     return range(first_id, head.last_event_id + 1)
 
 
-def _chain_rows(head: AuditChain, events: Sequence[NewAuditEvent], now: datetime) -> list[dict[str, Any]]:
+def _chain_rows(
+    head: AuditChain, events: Sequence[NewAuditEvent], now: datetime, key: AuditKey | None
+) -> list[dict[str, Any]]:
     """Rows ready to insert, hashed in order; advances the (locked) head past them."""
     rows: list[dict[str, Any]] = []
     prev_hash = head.last_hash
@@ -95,7 +108,7 @@ def _chain_rows(head: AuditChain, events: Sequence[NewAuditEvent], now: datetime
         row = _columns(new, now)
         row["id"] = next_id
         row["prev_hash"] = prev_hash
-        row["hash"] = prev_hash = row_hash(row)
+        row["hash"] = prev_hash = row_hash(row, key)
         rows.append(row)
         next_id += 1
     head.last_event_id = next_id - 1
@@ -237,7 +250,9 @@ def prune_events(
 
     Only a prefix of the chain goes (rows up to the first one newer than the cutoff), and the
     chain head keeps the last deleted row's hash as the anchor the new first row must link to,
-    so ``verify`` stays meaningful. A broken chain is not pruned: that would destroy evidence.
+    so ``verify`` stays meaningful; the prune's own row names that anchor, which is what lets
+    ``verify`` tell this move of the anchor from one made by hand. A broken prefix, or an anchor
+    no recorded prune explains, is not pruned: that would destroy the evidence.
     """
     if older_than <= timedelta(0):
         raise FilterError("prune needs a positive age, e.g. --older-than 400d")
@@ -253,6 +268,7 @@ def prune_events(
     last_deleted = head.last_event_id if first_kept is None else first_kept - 1
     first_deleted = head.anchor_event_id + 1
     deleted = 0
+    anchor = ""
     if last_deleted >= first_deleted:
         report = verify_chain(session=session, through_id=last_deleted)
         if report.broken is not None:
@@ -263,16 +279,19 @@ def prune_events(
         anchor_hash = session.scalar(select(AuditEvent.hash).where(AuditEvent.id == last_deleted))
         if anchor_hash is None:
             raise ChainError(f"prune refused: audit event {last_deleted} is missing")
-        deleted = _delete_through(session, last_deleted)
+        deleted = _delete_span(session, first_deleted, last_deleted)
         head.anchor_event_id = last_deleted
         head.anchor_hash = anchor_hash
-    span = f" (ids {first_deleted}..{last_deleted})" if deleted else ""
+        # Flushed now so the grant's span no longer starts right after the anchor.
+        session.flush()
+        anchor = f", {anchor_note(last_deleted, anchor_hash)}"
+    span = f" (ids {first_deleted}..{last_deleted}){anchor}" if deleted else ""
     event = record_event(
         session=session,
         actor=actor,
         source=source,
         command=command,
-        verb="audit prune",
+        verb=PRUNE_VERB,
         outcome=Outcome.OK,
         message=f"pruned {deleted} events older than {canonical_time(cutoff)}{span}",
         channel=channel,
@@ -288,17 +307,19 @@ def prune_events(
     )
 
 
-def _delete_through(session: Session, last_id: int) -> int:
-    """DELETE past the append-only trigger, with a grant only this transaction can see."""
+def _delete_span(session: Session, first_id: int, last_id: int) -> int:
+    """DELETE past the append-only trigger with a grant naming exactly this span, which the
+    trigger honours only while the span starts right after the anchor (before it moves)."""
     statement = delete(AuditEvent).where(AuditEvent.id <= last_id)
     statement = statement.execution_options(synchronize_session=False)
     if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT set_config(:name, 'on', true)"), {"name": PRUNE_SETTING})
+        span = f"{first_id}..{last_id}"
+        session.execute(text("SELECT set_config(:name, :span, true)"), {"name": PRUNE_SETTING, "span": span})
         deleted = _rowcount(session.execute(statement))
-        session.execute(text("SELECT set_config(:name, 'off', true)"), {"name": PRUNE_SETTING})
+        session.execute(text("SELECT set_config(:name, '', true)"), {"name": PRUNE_SETTING})
     else:
         token = secrets.token_hex(8)
-        session.add(AuditPruneGrant(token=token))
+        session.add(AuditPruneGrant(token=token, first_id=first_id, last_id=last_id))
         session.flush()
         deleted = _rowcount(session.execute(statement))
         session.execute(delete(AuditPruneGrant).where(AuditPruneGrant.token == token))

@@ -11,6 +11,7 @@ from sqlalchemy import URL, Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.store.chain import SESSION_KEY_INFO, AuditKey
 from core.store.errors import DatabaseUnavailable
 
 # Execution option read by the SQLite ``begin`` hook: which BEGIN to emit.
@@ -114,18 +115,23 @@ def sqlite_file(url: URL) -> Path | None:
 
 
 class Store:
-    """An engine and the two kinds of session meshbot uses; built by an app factory or the CLI."""
+    """An engine and the two kinds of session meshbot uses; built by an app factory or the CLI.
 
-    def __init__(self, engine: Engine) -> None:
+    ``audit_key`` (MESHBOT_AUDIT_KEY) rides on every session, where appends and verify find it.
+    """
+
+    def __init__(self, engine: Engine, *, audit_key: AuditKey | None = None) -> None:
         self.engine = engine
-        self._write_sessions = sessionmaker(bind=engine, expire_on_commit=False)
+        self.audit_key = audit_key
+        info = {SESSION_KEY_INFO: audit_key}
+        self._write_sessions = sessionmaker(bind=engine, expire_on_commit=False, info=info)
         self._read_sessions = sessionmaker(
-            bind=engine.execution_options(**{_SQLITE_BEGIN: "DEFERRED"}), expire_on_commit=False
+            bind=engine.execution_options(**{_SQLITE_BEGIN: "DEFERRED"}), expire_on_commit=False, info=info
         )
 
     @classmethod
-    def from_url(cls, url: str, **engine_options: Any) -> Store:
-        return cls(create_store_engine(url, **engine_options))
+    def from_url(cls, url: str, *, audit_key: AuditKey | None = None, **engine_options: Any) -> Store:
+        return cls(create_store_engine(url, **engine_options), audit_key=audit_key)
 
     @property
     def display_url(self) -> str:

@@ -51,3 +51,7 @@ class InvalidTransition(StoreError):
 
 class ChainError(StoreError):
     """The audit chain's bookkeeping is missing or broken, so appending or pruning must stop."""
+
+
+class AuditKeyError(StoreError):
+    """MESHBOT_AUDIT_KEY is set but unusable (too short); the message never contains the key."""

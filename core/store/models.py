@@ -39,6 +39,7 @@ TEAM_ID_LENGTH = 32
 NAME_LENGTH = 255
 CHANNEL_LENGTH = 64
 HASH_LENGTH = 64
+FINGERPRINT_LENGTH = 16
 REQUEST_KEY_LENGTH = 255
 
 
@@ -129,19 +130,29 @@ class AuditChain(Base):
     # The last pruned row's id and hash: the first remaining row must link to them.
     anchor_event_id: Mapped[int] = mapped_column(BigInteger)
     anchor_hash: Mapped[str] = mapped_column(String(HASH_LENGTH))
+    # The first row hashed with MESHBOT_AUDIT_KEY (HMAC) and that key's fingerprint; NULL while
+    # no key was ever configured. Rows before it are plain SHA-256, and once set it never moves:
+    # the first keyed row's HMAC covers the plain rows before it through its prev_hash.
+    keyed_from_event_id: Mapped[int | None] = mapped_column(BigInteger)
+    key_fingerprint: Mapped[str | None] = mapped_column(String(FINGERPRINT_LENGTH))
 
 
 class AuditPruneGrant(Base):
-    """SQLite only: while prune's transaction holds a row here, the DELETE trigger lets it pass.
+    """SQLite only: the DELETE trigger lets through rows first_id..last_id, and only while
+    first_id is the row right after the chain's anchor.
 
-    The row is inserted and removed inside that one transaction, so no other connection sees it.
-    PostgreSQL uses a transaction-local setting instead; the table exists there only so both
-    schemas are the same.
+    Prune inserts the grant, deletes, moves the anchor past last_id and removes the grant, all in
+    one transaction: so a grant serves the one prune that wrote it, and a stray row (left behind,
+    or written by hand) opens nothing once the anchor has moved or if it names any other span.
+    PostgreSQL carries the same span in a transaction-local setting instead; the table exists
+    there only so both schemas are the same.
     """
 
     __tablename__ = "audit_prune_grants"
 
     token: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    first_id: Mapped[int] = mapped_column(BigInteger)
+    last_id: Mapped[int] = mapped_column(BigInteger)
 
 
 class Experiment(Base):

@@ -214,7 +214,11 @@ def test_verify_says_the_chain_is_intact_with_the_row_count(
         add_event(store)
     result = meshbot(database_url, "audit", "verify")
     assert result.exit_code == 0, result.output
-    assert result.stdout.strip() == "audit chain intact: 5 rows (ids 1..5)"
+    intact, caveat = result.stdout.splitlines()
+    assert intact == "audit chain intact: 5 rows (ids 1..5)"
+    # Without a key it must not sound like more than it is.
+    assert caveat.startswith("unkeyed: MESHBOT_AUDIT_KEY is not set")
+    assert "not tampering by someone who can write the database" in caveat
 
 
 def test_verify_reports_a_row_altered_behind_the_stores_back(
@@ -375,7 +379,7 @@ def test_prune_through_the_cli_keeps_verify_green(
 
     verified = meshbot(database_url, "audit", "verify")
     assert verified.exit_code == 0, verified.output
-    assert verified.stdout.strip() == "audit chain intact: 2 rows (ids 3..4)"
+    assert verified.stdout.splitlines()[0] == "audit chain intact: 2 rows (ids 3..4)"
     with store.read() as session:
         commands = [e.command for e in query_events(session=session, query=AuditQuery()).events]
     assert commands[:2] == ["meshbot audit verify", "meshbot audit prune --older-than 400d"]
