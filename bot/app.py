@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -33,7 +33,7 @@ from bot.lifecycle import Lifecycle, LogNotifier, Notifier
 from bot.lifecycle.leadership import LeaderWatch
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.pipeline import Pipeline
-from bot.slack import messages
+from bot.slack import gate, messages
 from bot.slack.bolt import build_bolt_app
 from bot.slack.client import async_web_client, sync_web_client
 from bot.slack.front import SlackFront
@@ -71,6 +71,7 @@ class AppParts:
     slack_handler: Any = None  # AsyncSlackRequestHandler in HTTP mode
     # Slack's roles, with its user groups once the Slack client is there.
     roles: RoleAuthorizer = field(default_factory=RoleAuthorizer)
+    slack_signing_secret: str | None = None  # HTTP mode: checked before Bolt parses anything
 
 
 def create_app(
@@ -205,6 +206,8 @@ async def _slack(
         log.info("connected to Slack over Socket Mode")
     else:
         parts.slack_handler = AsyncSlackRequestHandler(bolt)
+        assert secret is not None  # refused above in HTTP mode
+        parts.slack_signing_secret = secret.get_secret_value()
     try:
         yield
     finally:
@@ -298,16 +301,31 @@ async def slack_events(request: Request) -> Response:
     if parts.slack_handler is None:
         return JSONResponse({"error": messages.SLACK_NOT_CONFIGURED}, status_code=404)
     started = time.perf_counter()
-    response: Response = await parts.slack_handler.handle(request)
+    client = request.client.host if request.client else "-"
+    refusal = gate.check(request.headers, await request.body(), parts.slack_signing_secret)
+    if refusal is not None:
+        return _refuse(parts, client, refusal)
+    try:
+        response: Response = await parts.slack_handler.handle(request)
+    except Exception as exc:
+        # The last line of defence: whatever slipped past the gate, the sender gets one line and
+        # the log gets one line (the traceback only at debug level; it may quote the body).
+        log.debug("Bolt failed on a Slack request", exc_info=True)
+        return _refuse(parts, client, gate.Refusal(400, "error", f"Bolt raised {exc.__class__.__name__}"))
     elapsed = time.perf_counter() - started
     if response.status_code == 401:
         reason = "signature" if b"invalid request" in bytes(response.body) else "authorization"
         parts.metrics.slack_rejected.labels(reason).inc()
-        client = request.client.host if request.client else "-"
         log.warning("refused a Slack request from %s: %s check failed", client, reason)
     else:
         parts.metrics.ack_seconds.labels(_kind(await request.body(), request.headers)).observe(elapsed)
     return response
+
+
+def _refuse(parts: AppParts, client: str, refusal: gate.Refusal) -> Response:
+    parts.metrics.slack_rejected.labels(refusal.reason).inc()
+    log.warning("refused a Slack request from %s: %s", client, refusal.detail)
+    return PlainTextResponse(refusal.detail, status_code=refusal.status)
 
 
 def _kind(body: bytes, headers: Any) -> str:

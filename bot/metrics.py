@@ -60,7 +60,8 @@ class Metrics:
         )
         self.slack_rejected = Counter(
             "meshbot_slack_requests_rejected",
-            "Slack requests refused before any listener ran (bad or stale signature).",
+            "Slack requests refused before any listener ran: reason signature, timestamp, "
+            "authorization, malformed (a signed body Bolt cannot read) or error (Bolt raised).",
             ["reason"],
             registry=self.registry,
         )

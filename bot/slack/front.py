@@ -104,6 +104,10 @@ class SlackFront:
             pending = await self._open_question(token, origin)
             if pending is None:
                 return
+            if pending.question.two_person:
+                # The asker's own Confirm would skip the second person the policy demands.
+                await self._tell(origin, messages.APPROVAL_NOT_CONFIRM)
+                return
             if not _same_person(pending.actor, origin.actor):
                 await self._tell(origin, messages.only_asker_confirms(pending.actor.user_id))
                 return
@@ -113,6 +117,11 @@ class SlackFront:
         async with self._tracked():
             pending = await self._open_question(token, origin)
             if pending is None:
+                return
+            if not pending.question.two_person:
+                # A one-person question is its asker's to confirm; a button value can be replayed
+                # by anyone, so Approve must not answer it on their behalf.
+                await self._tell(origin, messages.confirm_not_approval(pending.actor.user_id))
                 return
             if _same_person(pending.actor, origin.actor):
                 await self._tell(origin, messages.SECOND_PERSON_NEEDED)

@@ -14,6 +14,7 @@ QUESTION_GONE = (
     "This question was already answered or has expired; run the command again if you still want it."
 )
 SECOND_PERSON_NEEDED = "You asked for this one: another authorized person must approve it."
+APPROVAL_NOT_CONFIRM = "This one needs another authorized person to press Approve; Confirm does not run it."
 WAITING_FOR_APPROVAL = "Asked the channel: another authorized person must press Approve before this runs."
 NOT_CONFIRMED_IN_TIME = "not confirmed in time; nothing was done"
 EXPIRED = "This question expired; nothing was done."
@@ -23,6 +24,10 @@ SLACK_NOT_CONFIGURED = "Slack is not configured on this meshbot (SLACK_BOT_TOKEN
 
 def only_asker_confirms(user_id: str) -> str:
     return f"Only <@{user_id}>, who asked, can confirm this."
+
+
+def confirm_not_approval(user_id: str) -> str:
+    return f"This question needs no approval: only <@{user_id}>, who asked, can confirm it."
 
 
 def only_asker_cancels(user_id: str) -> str:

@@ -92,7 +92,8 @@ class FakeSlack:
     # ------------------------------------------------------------ scripting
 
     def script(self, method: str, status: int = 429, *, retry_after: int = 1, times: int = 1) -> None:
-        """Answer the next ``times`` calls of ``method`` with ``status`` (429: with Retry-After)."""
+        """Answer the next ``times`` calls of ``method`` with ``status`` (429: with Retry-After;
+        0: read the request, then close the connection without an answer)."""
         headers = {"Retry-After": str(retry_after)} if status == 429 else {}
         with self._changed:
             self._scripted.setdefault(method, []).extend([(status, headers)] * times)
@@ -228,6 +229,10 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             if scripted is not None:
                 status, headers = scripted
                 fake._record(Call(method, params, dict(self.headers), url.path, status=status))
+                if status == 0:
+                    # Received, then gone: the caller cannot know whether it happened.
+                    self.close_connection = True
+                    return
                 self._send(
                     status, {"ok": False, "error": "ratelimited" if status == 429 else "fatal_error"}, headers
                 )

@@ -162,3 +162,59 @@ def test_an_expired_approval_loses_its_button_in_the_channel(make_slack_app: Cal
     assert [(r.outcome, r.message) for r in audit_rows(app.store)] == [
         ("refused", "not confirmed in time; nothing was done")
     ]
+
+
+# The two-person rule is bound to the question, not to the button: a press forged from a token
+# (anyone in the channel can read a button's value) must not switch one kind of answer for the other.
+
+
+def test_the_askers_own_confirm_does_not_run_a_two_person_question(
+    make_slack_app: Callable[..., SlackApp],
+) -> None:
+    app = make_slack_app({"roles": ROLES, "two_person_namespaces": ["emojivoto-istio"]})
+    with TestClient(app.app) as http:
+        slack = SlackClient(http, app.fake)
+        slack.command("fault delay 3s web-svc.emojivoto-istio")
+        question = slack.fake.wait_for_call("chat.postMessage", "Approval needed")[0]
+        token = buttons(question.blocks)[render.ACTION_APPROVE]
+        slack.press(render.ACTION_CONFIRM, token, user="U0OPS")
+        refusal = slack.fake.wait_for_call("chat.postEphemeral", "Confirm does not run it")[0]
+        assert refusal.params["user"] == "U0OPS"
+        assert audit_rows(app.store) == []
+        assert len(app.app.state.parts.confirmations) == 1
+        # Still open for a second person.
+        slack.press(render.ACTION_APPROVE, token, user="U0DEV1")
+        slack.fake.wait_for_call("chat.postMessage", "Stop now")
+        (row,) = wait_audit(app.store, 1)
+    assert row.message.startswith("[approved by dev1 (T0TEST/U0DEV1)]")
+
+
+def test_approve_does_not_answer_a_one_person_question(slack: SlackClient, slack_app: SlackApp) -> None:
+    token = ask(slack)
+    slack.press(render.ACTION_APPROVE, token, user="U0ADMIN")
+    refusal = slack.fake.wait_for_call("chat.postEphemeral", "needs no approval")[0]
+    assert refusal.params["user"] == "U0ADMIN"
+    assert "only <@U0OPS>, who asked, can confirm it" in refusal.all_text()
+    # Not even by the asker: their answer is Confirm.
+    slack.press(render.ACTION_APPROVE, token, user="U0OPS")
+    slack.fake.wait_for_call("chat.postEphemeral", "needs no approval", count=2)
+    assert audit_rows(slack_app.store) == []
+    assert slack.fake.calls_to("chat.postMessage") == []
+    slack.press(render.ACTION_CONFIRM, token)
+    (row,) = wait_audit(slack_app.store, 1)
+    assert row.message.startswith("[confirmed]")
+
+
+def test_the_asker_cannot_approve_their_own_two_person_question(
+    make_slack_app: Callable[..., SlackApp],
+) -> None:
+    app = make_slack_app({"roles": ROLES, "two_person_namespaces": ["emojivoto-istio"]})
+    with TestClient(app.app) as http:
+        slack = SlackClient(http, app.fake)
+        slack.command("fault delay 3s web-svc.emojivoto-istio", user="U0ADMIN")
+        question = slack.fake.wait_for_call("chat.postMessage", "Approval needed")[0]
+        slack.press(render.ACTION_APPROVE, buttons(question.blocks)[render.ACTION_APPROVE], user="U0ADMIN")
+        slack.fake.wait_for_call("chat.postEphemeral", "another authorized person must approve it")
+        assert audit_rows(app.store) == []
+        assert len(app.app.state.parts.confirmations) == 1
+    assert [c for c in app.fake.calls_to("chat.postMessage") if "Stop now" in c.all_text()] == []
