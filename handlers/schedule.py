@@ -44,7 +44,8 @@ DEFAULT_REMIND = timedelta(minutes=10)
 # Bounds a person would never need, so every time derived from them (a run, its reminder) stays a
 # date Python and the scheduler can hold: `remind=99999999d` once crashed the leader at the run.
 MAX_REMIND = timedelta(days=7)
-MAX_AHEAD = timedelta(days=366)
+# Ten years: far enough for a date typed in full; `at +…` is a duration, capped lower (730d).
+MAX_AHEAD = timedelta(days=3653)
 # Used with fullmatch: `$` matches before a trailing newline; [0-9], as `\d` takes any script's digits.
 _CLOCK = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?")
 _ID = re.compile(r"sch-[0-9a-f]{4,28}")
