@@ -34,7 +34,8 @@ class ApiParts:
 
 
 STATUS_BY_OUTCOME = {"ok": 200, "refused": 422, "denied": 403, "error": 502}
-_ACTOR = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
+# fullmatch: with `^…$`, `alice\n` would pass and reach the audit log.
+_ACTOR = re.compile(r"[A-Za-z0-9._@-]{1,64}")
 
 
 def parts(request: Request) -> ApiParts:
@@ -126,7 +127,7 @@ def _body(reply: Reply) -> dict[str, Any]:
 @router.post("/commands")
 async def command(body: CommandIn, svc: PartsDep) -> JSONResponse:
     """Run one /mesh command through the same pipeline as Slack, with source `api`."""
-    if not _ACTOR.match(body.actor):
+    if not _ACTOR.fullmatch(body.actor):
         raise HTTPException(422, "actor must be 1-64 letters, digits, '.', '_', '@' or '-'")
     actor = Actor(user_id=f"api:{body.actor}", display_name=body.actor)
 

@@ -6,6 +6,7 @@ protected namespaces, caps on fault duration and percentage, concurrency limits,
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -111,10 +112,11 @@ class DigestPolicy(BaseModel):
     @field_validator("at")
     @classmethod
     def _time_of_day(cls, value: str) -> str:
-        hour, sep, minute = value.partition(":")
-        if not (sep and hour.isdigit() and minute.isdigit() and int(hour) < 24 and int(minute) < 60):
+        # ASCII digits: isdigit() takes `²`, which int() then refuses with a less helpful error.
+        clock = re.fullmatch(r"([0-9]{1,2}):([0-9]{2})", value)
+        if clock is None or int(clock[1]) >= 24 or int(clock[2]) >= 60:
             raise ValueError(f"{value!r} is not a time of day like 09:00")
-        return f"{int(hour):02d}:{int(minute):02d}"
+        return f"{int(clock[1]):02d}:{int(clock[2]):02d}"
 
     @field_validator("timezone")
     @classmethod

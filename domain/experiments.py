@@ -21,10 +21,11 @@ from core.store import (
     InvalidTransition,
     Store,
     VirtualServiceChange,
+    count_holding_places,
     create_experiment,
     extend_experiment,
     get_experiment,
-    list_active,
+    lock_namespace,
     mark_active,
     mark_failed,
     plan_experiment,
@@ -87,28 +88,21 @@ def start(
     planning failed (recorded as failed, nothing applied).
     """
     target = Target(cluster=cluster, namespace=namespace, service=service)
-    if policy.is_protected(namespace):
-        raise Refused(
-            f"namespace {namespace} is protected by policy: faults are not allowed there", target=target
-        )
+    duration = check_limits(target, duration, policy)
     # Checked before an experiment is recorded: a typo'd service is a refusal, not a failed experiment.
     try:
         require_service(kube, namespace, service)
     except NotFound as exc:
         raise Refused(str(exc), target=target) from None
     limits = policy.faults
-    duration = duration or limits.default_duration
-    if duration > limits.max_duration:
-        raise Refused(
-            f"a fault may last at most {human_duration(limits.max_duration)} by policy; "
-            f"{human_duration(duration)} asked",
-            target=target,
-        )
     with store.write() as session:
-        running = list_active(session=session, cluster=cluster, namespace=namespace)
-        if len(running) >= limits.max_concurrent_per_namespace:
+        # Count and insert as one step: starts racing each other each saw room for one more.
+        # Pending experiments count, or every start in flight would see the same free place.
+        lock_namespace(session=session, cluster=cluster, namespace=namespace)
+        running = count_holding_places(session=session, cluster=cluster, namespace=namespace, now=now)
+        if running >= limits.max_concurrent_per_namespace:
             raise Refused(
-                f"{namespace} already has {len(running)} active faults, the policy's maximum; "
+                f"{namespace} already has {running} active faults, the policy's maximum; "
                 "clear one first (`fault list`)",
                 target=target,
             )
@@ -122,6 +116,7 @@ def start(
             duration=duration,
             created_by=actor,
             channel=channel,
+            now=now,
         )
         experiment_id = experiment.id
     expires_at = now + duration
@@ -173,6 +168,26 @@ def start(
     return Started(experiment_id, target, expires_at, duration, list(applied.changes), warnings)
 
 
+def check_limits(target: Target, duration: timedelta | None, policy: Policy) -> timedelta:
+    """The policy's refusals that need no cluster: the namespace protected, the duration above the
+    cap. Returns the duration to run for (the default when None). A fault's start checks these,
+    and so does a schedule when it is made, so nobody learns of them only when it runs."""
+    namespace = target.namespace or ""
+    if policy.is_protected(namespace):
+        raise Refused(
+            f"namespace {namespace} is protected by policy: faults are not allowed there", target=target
+        )
+    limits = policy.faults
+    duration = duration or limits.default_duration
+    if duration > limits.max_duration:
+        raise Refused(
+            f"a fault may last at most {human_duration(limits.max_duration)} by policy; "
+            f"{human_duration(duration)} asked",
+            target=target,
+        )
+    return duration
+
+
 def parameters(spec: FaultSpec) -> dict[str, object]:
     """The fault as the store keeps it."""
     params: dict[str, object] = {"percentage": spec.percentage, "headers": dict(spec.headers)}
@@ -218,20 +233,23 @@ def extend(
         target = Target(
             cluster=experiment.cluster, namespace=experiment.namespace, service=experiment.service
         )
-        total = timedelta(seconds=experiment.duration_seconds) + by
-        if total > max_duration:
-            raise Refused(
-                f"{experiment_id} would last {human_duration(total)} in all; "
-                f"the policy allows at most {human_duration(max_duration)}",
-                target=target,
-            )
         try:
+            # Row-locked: two extensions racing cannot both pass the cap below.
             experiment = extend_experiment(session=session, experiment_id=experiment_id, by=by)
         except InvalidTransition:
             raise Refused(
                 f"{experiment_id} is {experiment.state}, not active: it cannot be extended", target=target
             ) from None
         expires_at = experiment.expires_at
-        assert expires_at is not None
+        assert expires_at is not None and experiment.started_at is not None
+        # From the clock, exactly: a stored whole-second duration plus `by` drops fractions, and
+        # `extend 999ms` repeated crept past the cap. Refused rolls the extension back.
+        total = expires_at - experiment.started_at
+        if total > max_duration:
+            raise Refused(
+                f"{experiment_id} would last {human_duration(total)} in all; "
+                f"the policy allows at most {human_duration(max_duration)}",
+                target=target,
+            )
     update_expiry(kube, namespace=target.namespace or "", experiment_id=experiment_id, expires_at=expires_at)
     return Extended(experiment_id, target, expires_at)

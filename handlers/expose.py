@@ -44,9 +44,7 @@ def parse_args(args: list[str]) -> ExposeCommand:
         host = parse.hostname(opts["host"])
         port = None
         if "port" in opts:
-            if not opts["port"].isdigit() or not 1 <= int(opts["port"]) <= 65535:
-                raise parse.ParseError(f"port {opts['port']!r} must be a number from 1 to 65535")
-            port = int(opts["port"])
+            port = parse.whole_number(opts["port"], what="port", low=1, high=65535)
         name = parse.name(opts["gateway"], what="gateway name") if "gateway" in opts else None
     except parse.ParseError as exc:
         raise UsageError(str(exc), USAGE) from None

@@ -6,6 +6,7 @@ domain.experiments and domain.ending; this verb parses, builds the fault, and wo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Literal
@@ -29,7 +30,7 @@ from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.reply import ExperimentEvent, Reply
 from handlers.verb import READS, Access, Everywhere, Namespace, OfExperiment, Starts
-from mesh.faults import FaultSpec, InvalidFault, abort_fault, delay_fault
+from mesh.faults import FaultSpec, InvalidFault, abort_fault, delay_fault, validate_headers
 from mesh.virtualservices import list_marked_faults
 
 VERB = "fault"
@@ -138,7 +139,7 @@ def _parse(args: list[str]) -> FaultCommand:
 
 
 def _experiment_id(word: str) -> str:
-    if not (word.startswith("exp-") and parse.DNS1123_LABEL.match(word)):
+    if not (word.startswith("exp-") and parse.DNS1123_LABEL.fullmatch(word)):
         raise parse.ParseError(f"{word!r} is not an experiment id like exp-7f3a")
     return word
 
@@ -151,7 +152,10 @@ def _parse_start(kind: Literal["delay", "abort"], args: list[str]) -> StartComma
         header, colon, value = opts["header"].partition(":")
         if not colon or not header or not value:
             raise parse.ParseError(f"header={opts['header']} must look like header=<name>:<value>")
-        headers[header] = value
+        try:
+            headers = validate_headers({header: value})
+        except InvalidFault as exc:
+            raise parse.ParseError(str(exc)) from None
     duration: timedelta | None = None
     if args.count("for") > 1:
         raise parse.ParseError("give one `for <duration>`")
@@ -182,7 +186,12 @@ def _parse_start(kind: Literal["delay", "abort"], args: list[str]) -> StartComma
             headers=headers,
             percentage_given=bool(percentages),
         )
-    if amount.isdigit():
+    if re.fullmatch(r"[0-9]+", amount):
+        if len(amount) > 3:
+            # The same words as mesh.faults would use, without int() on thousands of digits.
+            raise parse.ParseError(
+                f"HTTP status must be between 200 and 599, got a {len(amount)}-digit number"
+            )
         return StartCommand(
             kind,
             service,
@@ -216,7 +225,9 @@ def handle(command: FaultCommand, ctx: Context) -> Reply:
 # ---------------------------------------------------------------- inject
 
 
-def _spec(command: StartCommand, ctx: Context, target: Target) -> FaultSpec:
+def fault_spec(command: StartCommand, ctx: Context, target: Target) -> FaultSpec:
+    """The fault to inject, within the policy's percentage and delay caps (a schedule checks
+    these when it is made)."""
     limits = ctx.policy.faults
     if command.percentage > limits.max_percentage:
         typed = command.percentage_given
@@ -261,7 +272,7 @@ def _start(command: StartCommand, ctx: Context) -> Reply:
     namespace = ctx.namespace(command.service.namespace)
     service = command.service.service
     target = Target(cluster=ctx.cluster, namespace=namespace, service=service)
-    spec = _spec(command, ctx, target)
+    spec = fault_spec(command, ctx, target)
     _require_a_leader(ctx, target)
     try:
         started = experiments.start(

@@ -15,10 +15,13 @@ from core.durations import duration
 
 __all__ = ["ParseError", "duration"]
 
-DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+# Used with fullmatch only: `$` also matches before a trailing newline, so `web-svc\n` would pass.
+DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 DNS1123_SUBDOMAIN = re.compile(
-    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+    r"(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*"
 )
+# ASCII digits: float() also reads `５０`, `1_0` and `1e2`, none of which a person means as 50%.
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 def words(text: str) -> list[str]:
@@ -32,13 +35,21 @@ def words(text: str) -> list[str]:
 def percentage(text: str) -> float:
     """`50%` or `50` or `0.5%`: a percentage in (0, 100]."""
     raw = text[:-1] if text.endswith("%") else text
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ParseError(f"percentage {text!r} is not a number like 50%") from None
+    sign, digits = ("-", raw[1:]) if raw.startswith("-") else ("", raw)
+    if not _DECIMAL.fullmatch(digits) and digits.lower() != "nan":
+        raise ParseError(f"percentage {text!r} is not a number like 50%")
+    value = float(sign + digits)
     if not 0 < value <= 100:
         raise ParseError(f"percentage {text!r} must be more than 0% and at most 100%")
     return value
+
+
+def whole_number(text: str, *, what: str, low: int, high: int) -> int:
+    """A whole number from ``low`` to ``high``, in ASCII digits: str.isdigit() also takes `⁵⁰⁰`,
+    which int() refuses, and int() refuses more than 4300 digits."""
+    if not re.fullmatch(r"[0-9]+", text) or len(text) > len(str(high)) or not low <= int(text) <= high:
+        raise ParseError(f"{what} {text!r} must be a number from {low} to {high}")
+    return int(text)
 
 
 def is_percentage(text: str) -> bool:
@@ -48,7 +59,7 @@ def is_percentage(text: str) -> bool:
 
 def name(text: str, *, what: str) -> str:
     """A Kubernetes object name that must be a DNS-1123 label (namespaces, services)."""
-    if not DNS1123_LABEL.match(text):
+    if not DNS1123_LABEL.fullmatch(text):
         raise ParseError(
             f"{what} {text!r} is not a valid name: use at most 63 lower-case letters, digits and '-', "
             "starting and ending with a letter or digit"
@@ -57,7 +68,7 @@ def name(text: str, *, what: str) -> str:
 
 
 def hostname(text: str) -> str:
-    if not DNS1123_SUBDOMAIN.match(text):
+    if not DNS1123_SUBDOMAIN.fullmatch(text):
         raise ParseError(
             f"host {text!r} is not a valid DNS name: use lower-case letters, digits, '-' and '.', "
             "e.g. emoji-istio.test.net"

@@ -23,6 +23,7 @@ from core.durations import human_duration
 from core.errors import Refused
 from core.store import Schedule, ScheduleNotFound, create_schedule, get_binding, get_schedule, next_run
 from core.values import Target
+from domain import experiments
 from domain.schedules import describe_when, local_time
 from handlers import fault, parse
 from handlers.context import Context
@@ -39,8 +40,14 @@ EXAMPLES = (
 )
 TIME_FORMS = "2026-12-01T14:00 (or with an offset, …+01:00), 2026-12-01 14:00, 14:00 (the next one), +2h"
 DEFAULT_REMIND = timedelta(minutes=10)
-_CLOCK = re.compile(r"^(\d{1,2}):(\d{2})(?::(\d{2}))?$")
-_ID = re.compile(r"^sch-[0-9a-f]{4,}$")
+# Bounds a person would never need, so every time derived from them (a run, its reminder) stays a
+# date Python and the scheduler can hold: `remind=99999999d` once crashed the leader at the run.
+MAX_REMIND = timedelta(days=7)
+# Ten years: far enough for a date typed in full; `at +…` is a duration, capped lower (730d).
+MAX_AHEAD = timedelta(days=3653)
+# Used with fullmatch: `$` matches before a trailing newline; [0-9], as `\d` takes any script's digits.
+_CLOCK = re.compile(r"([0-9]{1,2}):([0-9]{2})(?::([0-9]{2}))?")
+_ID = re.compile(r"sch-[0-9a-f]{4,28}")
 
 
 def rules(command: ScheduleCommand) -> Access:
@@ -117,7 +124,7 @@ def reminder_lead(text: str) -> timedelta:
     """How long before each run to remind the channel; `0`, `0s` or `off` for no reminder."""
     if text in ("0", "0s", "off", "none"):
         return timedelta(0)
-    return parse.duration(text, what="reminder lead")
+    return parse.duration(text, what="reminder lead", maximum=MAX_REMIND)
 
 
 def zone(name: str) -> str:
@@ -131,8 +138,8 @@ def zone(name: str) -> str:
 def when(text: str) -> When:
     text = text.strip()
     if text.startswith("+"):
-        return parse.duration(text[1:], what="time from now")
-    clock = _CLOCK.match(text)
+        return parse.duration(text[1:], what="time from now", maximum=MAX_AHEAD)
+    clock = _CLOCK.fullmatch(text)
     if clock:
         hour, minute, second = (int(g) if g else 0 for g in clock.groups())
         if hour > 23 or minute > 59 or second > 59:
@@ -167,22 +174,29 @@ def handle(command: ScheduleCommand, ctx: Context) -> Reply:
     target = Target(cluster=ctx.cluster, namespace=namespace, service=ref.service)
     if ctx.policy.is_protected(namespace):
         raise Refused(f"namespace {namespace} is protected by policy: faults are not allowed there")
-    limits = ctx.policy.faults
-    if command.fault.duration is not None and command.fault.duration > limits.max_duration:
-        raise Refused(
-            f"a fault may last at most {human_duration(limits.max_duration)} by policy; "
-            f"{human_duration(command.fault.duration)} asked"
-        )
+    # Every cap the fault will meet when it runs, checked now by the same code its start uses, so
+    # a schedule that can only be refused is not made: protected namespace, duration, then
+    # percentage, delay, status and headers.
+    experiments.check_limits(target, command.fault.duration, ctx.policy)
+    fault.fault_spec(command.fault, ctx, target)
     words = list(command.words)
     if ref.namespace is None:
         words += ["-n", namespace]
     now = ctx.now()
-    run_at = resolve(command.at, command.timezone, now) if command.at is not None else None
+    run_at = None
+    if command.at is not None:
+        try:
+            run_at = resolve(command.at, command.timezone, now)
+        except OverflowError:
+            # Year 1 or 9999 in a zone: moved to UTC it leaves the calendar Python holds.
+            raise Refused(f"{command.at} is not a time meshbot can schedule", target=target) from None
+    if run_at is not None and run_at - now > MAX_AHEAD:
+        raise Refused(f"a schedule runs at most {MAX_AHEAD.days} days ahead", target=target)
     if run_at is not None and run_at.microsecond:
         # Whole seconds, as people read and type times (`+2m` from 14:03:07.4 is 14:05:08).
         run_at = run_at.replace(microsecond=0) + timedelta(seconds=1)
     if run_at is not None and run_at <= now:
-        raise Refused(f"{local_time(run_at, command.timezone)} has already passed")
+        raise Refused(f"{local_time(run_at, command.timezone)} has already passed", target=target)
     remind = command.remind if command.remind is not None else DEFAULT_REMIND
     with ctx.store.write() as session:
         schedule = create_schedule(
@@ -211,7 +225,7 @@ def handle(command: ScheduleCommand, ctx: Context) -> Reply:
 
 
 def schedule_id(word: str) -> str:
-    if not _ID.match(word):
+    if not _ID.fullmatch(word):
         raise parse.ParseError(f"{word!r} is not a schedule id like sch-1a2b")
     return word
 

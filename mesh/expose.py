@@ -19,7 +19,8 @@ VERSION = "v1"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MESHBOT = "meshbot"
 GATEWAY_PORT = 80
-_HOST = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# fullmatch, never `^…$`: `$` matches before a trailing newline.
+_HOST = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 _GATEWAY_SUFFIX = "-gateway"
 
 Manifest = dict[str, Any]
@@ -37,7 +38,7 @@ class HostTaken(MeshError):
 
 
 def validate_host(host: str) -> str:
-    if not _HOST.match(host):
+    if not _HOST.fullmatch(host):
         raise ExposeOptionError(
             f"host {host!r} is not a DNS name like emoji-istio.test.net "
             "(lower-case letters, digits, '-' and '.'; no scheme, port, path or wildcard)"
@@ -299,7 +300,7 @@ def expose(
     and VirtualService `<name>`, as in the write-up), unless someone else already serves the host."""
     host = validate_host(host)
     name = name or default_name(host)
-    if not re.match(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", name) or len(gateway_name(name)) > 63:
+    if not re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", name) or len(gateway_name(name)) > 63:
         raise ExposeOptionError(
             f"name {name!r} is not a valid name: use at most {63 - len(_GATEWAY_SUFFIX)} lower-case "
             "letters, digits and '-', starting and ending with a letter or digit"

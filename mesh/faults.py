@@ -57,8 +57,12 @@ GRPC_STATUS_CODES = (
 )
 # istiod rejects fixedDelay below 1 ms or with sub-millisecond precision.
 MIN_DELAY = timedelta(milliseconds=1)
-_HTTP_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9a-z-]+$")
-_EXPERIMENT_ID = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+# RFC 9110 token; fullmatch, as `$` would let a trailing newline through into the route match.
+_HTTP_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9a-z-]+")
+# Far above real header names and values, low enough that a VirtualService stays small.
+MAX_HEADER_NAME = 128
+MAX_HEADER_VALUE = 1024
+_EXPERIMENT_ID = re.compile(r"[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?")
 
 
 class InvalidFault(MeshError, ValueError):
@@ -119,19 +123,33 @@ def validate_headers(headers: Mapping[str, str]) -> dict[str, str]:
     checked: dict[str, str] = {}
     for name, value in headers.items():
         lowered = name.lower() if isinstance(name, str) else ""
-        if not _HTTP_TOKEN.match(lowered):
-            raise InvalidFault(f"header name {name!r} is not a valid HTTP header name")
+        if not _HTTP_TOKEN.fullmatch(lowered) or len(lowered) > MAX_HEADER_NAME:
+            raise InvalidFault(
+                f"header name {_shown(name)} is not a valid HTTP header name "
+                f"(at most {MAX_HEADER_NAME} letters, digits and !#$%&'*+.^_`|~-)"
+            )
         if not isinstance(value, str) or not value:
             raise InvalidFault(f"header {lowered} needs a non-empty value to match exactly")
+        # A control character (a newline above all) could never arrive in a request header.
+        if not value.isprintable() or value != value.strip() or len(value) > MAX_HEADER_VALUE:
+            raise InvalidFault(
+                f"header {_shown(lowered)} value {_shown(value)} must be printable characters "
+                f"without control characters or surrounding spaces, at most {MAX_HEADER_VALUE}"
+            )
         if lowered in checked:
             raise InvalidFault(f"header {lowered} is given twice")
         checked[lowered] = value
     return checked
 
 
+def _shown(text: str, limit: int = 40) -> str:
+    # A refusal is one line of chat and of the audit log: quote long input only in part.
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}… ({len(text)} characters)"
+
+
 def validate_experiment_id(experiment_id: str) -> str:
     # It becomes part of route names and a JSON key: keep it a short DNS label.
-    if not isinstance(experiment_id, str) or not _EXPERIMENT_ID.match(experiment_id):
+    if not isinstance(experiment_id, str) or not _EXPERIMENT_ID.fullmatch(experiment_id):
         raise InvalidFault(
             f"experiment id {experiment_id!r} must be 1–40 lower-case letters, digits and '-', "
             "starting and ending with a letter or digit"

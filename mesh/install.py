@@ -34,7 +34,7 @@ ISTIO_NAMESPACE = "istio-system"
 ISTIO_VERSION = "1.24.2"
 MANAGED_BY = "app.kubernetes.io/managed-by"
 MESHBOT = "meshbot"
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 
 Action = Literal["install", "uninstall"]
 ProgressCallback = Callable[[str], None]
@@ -96,7 +96,7 @@ def validate_profile(profile: str) -> str:
 def validate_revision(revision: str | None) -> str | None:
     if revision is None:
         return None
-    if not _DNS1123_LABEL.match(revision):
+    if not _DNS1123_LABEL.fullmatch(revision):
         raise InstallOptionError(
             f"revision {revision!r} is not a valid name: use at most 63 lower-case letters, digits "
             "and '-', starting and ending with a letter or digit (e.g. 1-24-2 or canary)"

@@ -307,9 +307,12 @@ def prune(
 ) -> None:
     """Delete audit events older than the given age; the chain stays verifiable."""
     command = ["audit", "prune", "--older-than", older_than]
-    age = parse_duration(older_than)
     settings = Settings()
     with _one_line_errors(settings), _opened(settings) as store:
+        try:
+            age = parse_duration(older_than)
+        except FilterError:
+            age = None  # too long: refused, and audited, like any age it cannot use
         if age is None or age.total_seconds() <= 0:
             message = f"cannot read --older-than {older_than}: expected {DURATION_FORMS}"
             _record(store, command, "audit prune", Outcome.REFUSED, message)

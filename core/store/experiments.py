@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Collection, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from core.store.errors import ExperimentNotFound, InvalidTransition, InvalidValue
@@ -16,6 +17,12 @@ from core.store.models import Experiment
 from core.values import Actor, EndReason, ExperimentKind, ExperimentState
 
 _LIVE = (ExperimentState.ACTIVE, ExperimentState.ENDING)
+# A start takes seconds; one still pending after this died between its record and the cluster
+# (the reaper takes its fault, if any, from the cluster) and no longer holds a place.
+PENDING_HOLDS_FOR = timedelta(minutes=10)
+# The first key of PostgreSQL's two-key advisory locks that guard a namespace's places; the
+# two-key space is apart from the one-key space the migration lock uses.
+_NAMESPACE_LOCK_CLASS = 0x6D65_7368  # "mesh"
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,40 @@ def create_experiment(
     session.add(experiment)
     session.flush()
     return experiment
+
+
+def lock_namespace(*, session: Session, cluster: str, namespace: str) -> None:
+    """Until the transaction ends, no other caller of this function gets past it for the same
+    namespace: counting a namespace's experiments and adding one become one step.
+
+    PostgreSQL: a transaction-level advisory lock (row locks cannot guard rows not yet
+    inserted). SQLite: nothing to do, as Store.write() began with BEGIN IMMEDIATE, which already
+    keeps every other writer out until commit.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256(f"{cluster}/{namespace}".encode()).digest()
+        key = int.from_bytes(digest[:4], "big", signed=True)
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(:kind, :key)"), {"kind": _NAMESPACE_LOCK_CLASS, "key": key}
+        )
+
+
+def count_holding_places(
+    *, session: Session, cluster: str, namespace: str, now: datetime | None = None
+) -> int:
+    """Experiments that count against a namespace's concurrency cap: applied (active, ending)
+    and being applied (pending, started within PENDING_HOLDS_FOR). Call under lock_namespace."""
+    pending_since = _now(now) - PENDING_HOLDS_FOR
+    statement = (
+        select(func.count())
+        .select_from(Experiment)
+        .where(Experiment.cluster == cluster, Experiment.namespace == namespace)
+        .where(
+            Experiment.state.in_([s.value for s in _LIVE])
+            | ((Experiment.state == ExperimentState.PENDING.value) & (Experiment.created_at >= pending_since))
+        )
+    )
+    return int(session.scalar(statement) or 0)
 
 
 def get_experiment(*, session: Session, experiment_id: str) -> Experiment:
@@ -136,8 +177,12 @@ def extend_experiment(*, session: Session, experiment_id: str, by: timedelta) ->
         raise InvalidValue(f"an extension must be positive, not {by}")
     experiment = _claim(session, experiment_id, [ExperimentState.ACTIVE], "extend")
     assert experiment.expires_at is not None  # set by mark_active with the state
+    assert experiment.started_at is not None
     experiment.expires_at = experiment.expires_at + by
-    experiment.duration_seconds += int(by.total_seconds())
+    # From the clock, rounded up: summing truncated extensions let `extend 999ms` add time the
+    # stored duration never showed, so a cap checked against it could be passed step by step.
+    lasts = experiment.expires_at - experiment.started_at
+    experiment.duration_seconds = -(-lasts // timedelta(seconds=1))
     session.flush()
     return experiment
 

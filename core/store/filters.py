@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +15,8 @@ from core.values import Outcome, Source
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+# Event ids are BIGINT: a larger `before=` fails in the driver, after the command was accepted.
+MAX_EVENT_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -134,16 +137,31 @@ def _choice(values: dict[str, str], key: str, allowed: list[str]) -> str | None:
 def _limit(spec: str | None) -> int:
     if spec is None:
         return DEFAULT_LIMIT
-    if not spec.isdigit() or int(spec) < 1:
-        raise FilterError(f"limit={spec} is not a whole number from 1 to {MAX_LIMIT}")
-    if int(spec) > MAX_LIMIT:
-        raise FilterError(f"limit={spec} is above the maximum of {MAX_LIMIT}")
-    return int(spec)
+    # ASCII digits: isdigit() takes `²`, which int() refuses; the length keeps int() cheap.
+    significant = spec.lstrip("0")
+    if not re.fullmatch(r"[0-9]+", spec) or not significant:
+        raise FilterError(f"limit={_shown(spec)} is not a whole number from 1 to {MAX_LIMIT}")
+    if len(significant) > 9 or int(significant) > MAX_LIMIT:
+        raise FilterError(f"limit={_shown(spec)} is above the maximum of {MAX_LIMIT}")
+    return int(significant)
+
+
+def _shown(spec: str) -> str:
+    # A refusal is one line, and the audit log keeps 500 characters of it: cut long input short.
+    return spec if len(spec) <= 40 else f"{spec[:40]}… ({len(spec)} characters)"
 
 
 def _before(spec: str | None) -> int | None:
     if spec is None:
         return None
-    if not spec.isdigit():
-        raise FilterError(f"before={spec} is not an event id (a whole number from a listing)")
-    return int(spec)
+    significant = spec.lstrip("0") or "0"
+    if (
+        not re.fullmatch(r"[0-9]+", spec)
+        or len(significant) > len(str(MAX_EVENT_ID))
+        or int(significant) > MAX_EVENT_ID
+    ):
+        raise FilterError(
+            f"before={_shown(spec)} is not an event id "
+            f"(a whole number from a listing, at most {MAX_EVENT_ID})"
+        )
+    return int(significant)

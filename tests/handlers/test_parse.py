@@ -412,3 +412,66 @@ def test_verb_parse_args(module: Any, words: str, command: Any) -> None:
         module.parse_args(words.split())
     assert error.value.usage == module.USAGE
     assert error.value.message
+
+
+# ------------------------------------------------------------------ odd input: whole matches, ASCII, bounds
+
+
+@pytest.mark.parametrize("text", ["web-svc\n", "web-svc\r\n", "\nweb-svc", "web-svc "])
+def test_names_match_whole_words_only(text: str) -> None:
+    with pytest.raises(ParseError, match="is not a valid name"):
+        parse.name(text, what="service")
+    with pytest.raises(ParseError, match="is not a valid DNS name"):
+        parse.hostname(text.replace("web-svc", "a.test.net"))
+    with pytest.raises(ParseError, match="is not a valid name"):
+        parse.service_ref(["-n", text.replace("web-svc", "kube-system")])
+
+
+@pytest.mark.parametrize("text", ["²%", "５０%", "١٠%", "1_0%", "1e1%", "0x10%", "inf%"])
+def test_percentages_are_ascii_decimals(text: str) -> None:
+    with pytest.raises(ParseError, match="is not a number like 50%"):
+        parse.percentage(text)
+
+
+@pytest.mark.parametrize("text", ["⁸⁰", "８０", "0x50", "-1", "", "9" * 5000, "65536"])
+def test_whole_numbers_are_ascii_and_in_range(text: str) -> None:
+    with pytest.raises(ParseError, match="must be a number from 1 to 65535"):
+        parse.whole_number(text, what="port", low=1, high=65535)
+    assert parse.whole_number("65535", what="port", low=1, high=65535) == 65535
+
+
+@pytest.mark.parametrize("text", ["9999999999d", "731d", "1" * 400 + "s", "99999999999999999999h"])
+def test_durations_are_bounded(text: str) -> None:
+    with pytest.raises(ParseError, match=r"is too long: at most 730d \(two years\)"):
+        parse.duration(text, what="fault duration")
+    assert parse.duration("730d") == timedelta(days=730)
+    with pytest.raises(ParseError, match="is too long: at most 7d"):
+        parse.duration("8d", what="reminder lead", maximum=timedelta(days=7))
+
+
+@pytest.mark.parametrize("text", ["²s", "５m", "1.5²s"])
+def test_durations_are_ascii(text: str) -> None:
+    with pytest.raises(ParseError, match="is not a duration"):
+        parse.duration(text)
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        (
+            ["abort", "5" * 5000, "web-svc"],
+            "HTTP status must be between 200 and 599, got a 5000-digit number",
+        ),
+        (["abort", "500", "web-svc", "header=x-user\n:a"], "is not a valid HTTP header name"),
+        (["abort", "500", "web-svc", "header=x-user:a\nb"], "must be printable characters"),
+        (["abort", "500", "web-svc", "header=x-user: a"], "without control characters or surrounding spaces"),
+        (["abort", "500", "web-svc", "header=x-user:" + "a" * 1025], "at most 1024"),
+        (["abort", "500", "web-svc", f"header={'x' * 129}:a"], "at most 128"),
+        (["extend", "exp-1a2b\n", "5m"], "is not an experiment id"),
+    ],
+)
+def test_fault_refuses_odd_numbers_and_headers(words: list[str], message: str) -> None:
+    with pytest.raises(UsageError) as error:
+        fault.parse_args(words)
+    assert message in error.value.message
+    assert "\n" not in error.value.message.replace("\\n", "")
