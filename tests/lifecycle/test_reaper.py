@@ -162,3 +162,48 @@ def test_reaper_leaves_a_fault_the_store_says_was_extended(env: Env) -> None:
     assert report.skipped == [experiment_id] and not report.reaped
     assert env.in_cluster(experiment_id)
     assert env.experiment(experiment_id).state == "active"
+
+
+def _remove_by_hand(env: Env, experiment_id: str, *, keep_annotation: bool) -> None:
+    """What `kubectl edit` does to meshbot's fault: its route goes, maybe its annotation too."""
+    custom = env.kube.custom
+    for vs in custom.list_namespaced_custom_object("networking.istio.io", "v1", NS, "virtualservices")[
+        "items"
+    ]:
+        routes = vs["spec"].get("http", [])
+        kept = [r for r in routes if r.get("name") != f"meshbot-{experiment_id}"]
+        if kept == routes:
+            continue
+        vs["spec"]["http"] = kept
+        if not keep_annotation:
+            vs["metadata"].get("annotations", {}).pop("meshbot.dev/faults", None)
+        custom.replace_namespaced_custom_object(
+            "networking.istio.io", "v1", NS, "virtualservices", vs["metadata"]["name"], vs
+        )
+
+
+@pytest.mark.parametrize("keep_annotation", [False, True], ids=["all-gone", "annotation-left"])
+def test_a_fault_removed_outside_meshbot_is_ended_as_gone(env: Env, keep_annotation: bool) -> None:
+    experiment_id = env.start_fault("web-svc", "10m")
+    _remove_by_hand(env, experiment_id, keep_annotation=keep_annotation)
+    assert "gone from the cluster" in env.run("fault list").text
+
+    report = reap(env.kube, env.store, now=datetime.now(UTC) + timedelta(seconds=30), cluster="default")
+
+    assert report.gone == [experiment_id]
+    ended = env.experiment(experiment_id)
+    assert (ended.state, ended.end_reason) == ("ended", "gone from the cluster")
+    with env.store.read() as session:
+        (row,) = query_events(session=session, query=AuditQuery(verb="reconcile")).events
+    assert row.experiment_id == experiment_id and "removed outside meshbot" in row.message
+    assert not env.in_cluster(experiment_id), "a leftover annotation is cleaned too"
+    assert env.run("fault list").text == "No active faults."
+
+
+def test_a_fault_being_applied_right_now_is_not_taken_for_gone(env: Env) -> None:
+    experiment_id = env.start_fault("web-svc", "10m")
+    _remove_by_hand(env, experiment_id, keep_annotation=False)
+    # Within the grace after its start, the pass leaves it: it may still be on its way in.
+    report = reap(env.kube, env.store, now=datetime.now(UTC), grace=timedelta(minutes=1), cluster="default")
+    assert report.gone == []
+    assert env.experiment(experiment_id).state == "active"

@@ -329,3 +329,20 @@ def test_a_schedule_made_from_the_cli_runs_as_the_local_administrator_it_was(env
     assert made.ok, made.text
     note = env.notifier.wait_for(lambda n: "▶" in n.text or "✖" in n.text, timeout=4.0)
     assert "▶" in note.text, note.text
+
+
+def test_one_schedule_that_cannot_be_planned_never_stops_the_others_or_expiry(env: Env) -> None:
+    # A row no check of today would let in (written before the bounds, or by hand): its
+    # reminder lead overflows any date arithmetic.
+    bad = _created_id(env.run(f'schedule "fault delay 1s web-svc.{NS} for 1s" at +1h').text)
+    with env.store.write() as session:
+        session.get(Schedule, bad).reminder_lead_seconds = 10**13  # type: ignore[union-attr]
+    good = _created_id(env.run(f'schedule "fault delay 1s emoji-svc.{NS} for 1s" at +1s remind=0s').text)
+
+    lifecycle = env.lifecycle()
+    ran = env.notifier.wait_for(lambda n: "▶" in n.text or "✖" in n.text, timeout=5.0)
+    assert good in ran.text and "▶" in ran.text, ran.text
+    # The leader went on to arm its periodic work: expiry still runs.
+    wait_for(lambda: lifecycle.rt.has_job("lifecycle:sync"), 2.0, "the periodic sync armed")
+    wait_for(lambda: lifecycle.rt.has_job("lifecycle:reap"), 2.0, "the reaper armed")
+    assert _job_time(env, f"schedule:{bad}") is None, "the bad schedule is left unarmed, not half-armed"
