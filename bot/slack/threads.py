@@ -30,6 +30,7 @@ from core.store import Experiment, ExperimentNotFound, Store, get_experiment, se
 log = logging.getLogger(__name__)
 
 SLACK_FAILURES = (SlackApiError, SlackClientError, ClientError, OSError, asyncio.TimeoutError)
+UNDELIVERED_KEPT = 5
 
 
 def remember_thread(store: Store, *, experiment_id: str, thread_ts: str) -> Experiment:
@@ -51,6 +52,9 @@ class Threads:
         self.store = store
         self._on_failure = on_failure
         self._loop = loop
+        # What could not be said in a thread, by experiment, said there the next time Slack
+        # answers — so a person reading the thread later sees the gap, not a silent hole.
+        self._undelivered: dict[str, list[str]] = {}
 
     async def start(self, experiment_id: str, *, details: str | None = None) -> str | None:
         """Post the parent message of a new fault and remember it; ``details`` goes in the thread.
@@ -82,6 +86,27 @@ class Threads:
         given, with ``buttons`` under it; the message's ts, or None (no thread, or Slack unreachable)."""
         if not experiment.channel or not experiment.thread_ts:
             return None
+        missed = self._undelivered.pop(experiment.id, [])
+        if missed:
+            # Said first, so the thread reads in the order things happened.
+            backlog = "\n".join(["Not delivered earlier (Slack did not answer):", *missed])
+            if await self._post_in_thread(experiment, backlog, by=None, buttons=()) is None:
+                self._remember(experiment.id, [*missed, text])
+                return None
+        ts = await self._post_in_thread(experiment, text, by=by, buttons=buttons)
+        if ts is None:
+            self._remember(experiment.id, [text])
+        return ts
+
+    def _remember(self, experiment_id: str, texts: list[str]) -> None:
+        kept = self._undelivered.setdefault(experiment_id, [])
+        kept.extend(texts)
+        # A thread is not a queue: keep the newest few, enough to show what was missed.
+        del kept[: max(0, len(kept) - UNDELIVERED_KEPT)]
+
+    async def _post_in_thread(
+        self, experiment: Experiment, text: str, *, by: str | None, buttons: Sequence[Any]
+    ) -> str | None:
         lines = [render.escape(t) for t in text.splitlines()] or [""]
         if by:
             lines[0] = f"<@{by}>: {lines[0]}"

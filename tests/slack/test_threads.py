@@ -182,3 +182,26 @@ def test_the_lifecycle_notifier_talks_in_the_thread_and_the_channel(
     reminder = slack.fake.wait_for_call("chat.postMessage", "sch-1a2b")[0]
     assert buttons(reminder.blocks) == {"meshbot_schedule_postpone": "sch-1a2b@1"}
     assert "thread_ts" not in reminder.params
+
+
+def test_what_slack_did_not_take_is_said_in_the_thread_next_time(slack: SlackClient) -> None:
+    experiment_id, _channel = start_fault(slack)
+    thread_ts = slack.fake.wait_for_call("chat.postMessage", "VirtualServices")[0].params["thread_ts"]
+    # A 504 is never tried again (Slack may have posted it): this thread message is lost.
+    slack.fake.script("chat.postMessage", 504)
+    slack.command(f"fault extend {experiment_id} 1m", user="U0OPS")
+    slack.fake.wait_for_call("chat.postMessage", "extended by 1m")
+    lost = [c for c in slack.fake.calls_to("chat.postMessage") if c.status == 504]
+    assert len(lost) == 1 and lost[0].params["thread_ts"] == thread_ts
+
+    slack.command(f"fault extend {experiment_id} 2m", user="U0OPS")
+    slack.fake.wait_for_call("chat.postMessage", "extended by 2m")
+    said = [
+        c.all_text()
+        for c in slack.fake.calls_to("chat.postMessage")
+        if c.params.get("thread_ts") == thread_ts and c.status == 200
+    ]
+    backlog = [i for i, text in enumerate(said) if "Not delivered earlier" in text]
+    assert len(backlog) == 1, said
+    assert "extended by 1m" in said[backlog[0]], "the lost message is in the backlog"
+    assert "extended by 2m" in said[backlog[0] + 1], "and the new one follows it"
