@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.wait import wait_and_end
+from bot.cli.wait import interruptible, wait_and_end
 from bot.compose import build_pipeline
 from bot.pipeline import Pipeline
 from core.policy import PolicyError
@@ -65,13 +65,18 @@ def run(
         # This process ends the fault itself, so it needs no lifecycle leader to promise it.
         pipeline = replace(pipeline, leadership=None)
     actor = Actor.cli(user or getpass.getuser())
-    reply = pipeline.run(command, actor=actor, source=Source.CLI, channel=channel, on_progress=typer.echo)
-    _print(reply)
-    started = [e.experiment_id for e in reply.events if e.kind == "started"]
-    if wait and reply.ok and started:
-        ended = wait_and_end(pipeline, started[0], actor, typer.echo)
-        raise typer.Exit(EXIT_OK if ended else EXIT_FAILED)
-    raise typer.Exit(_exit_code(reply))
+    if not wait:
+        reply = pipeline.run(command, actor=actor, source=Source.CLI, channel=channel, on_progress=typer.echo)
+        _print(reply)
+        raise typer.Exit(_exit_code(reply))
+    with interruptible() as stop:
+        reply = pipeline.run(command, actor=actor, source=Source.CLI, channel=channel, on_progress=typer.echo)
+        _print(reply)
+        started = [e.experiment_id for e in reply.events if e.kind == "started"]
+        if not (reply.ok and started):
+            raise typer.Exit(_exit_code(reply))
+        ended = wait_and_end(pipeline, started[0], actor, typer.echo, stop)
+    raise typer.Exit(EXIT_OK if ended else EXIT_FAILED)
 
 
 def chat(

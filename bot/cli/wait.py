@@ -27,48 +27,56 @@ POLL_SECONDS = 1.0
 
 
 @contextmanager
-def _interruptible(stop: threading.Event) -> Iterator[None]:
+def interruptible() -> Iterator[threading.Event]:
+    """Ctrl-C and SIGTERM set the event instead of killing the process. Installed before the
+    fault is applied: a signal that arrives while it is applied must still end in a clear."""
+    stop = threading.Event()
+
     def interrupted(_signum: int, _frame: FrameType | None) -> None:
         stop.set()
 
     previous = {sig: signal.signal(sig, interrupted) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield stop
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
-def wait_and_end(pipeline: Pipeline, experiment_id: str, actor: Actor, say: Callable[[str], None]) -> bool:
-    """Wait for the experiment's end and end it; True when the fault is gone from the cluster."""
-    stop = threading.Event()
+def wait_and_end(
+    pipeline: Pipeline,
+    experiment_id: str,
+    actor: Actor,
+    say: Callable[[str], None],
+    stop: threading.Event,
+) -> bool:
+    """Wait for the experiment's end and end it (at once when ``stop`` is set); True when the
+    fault is gone from the cluster. Run it inside ``interruptible()``."""
     last_said = None
-    with _interruptible(stop):
-        while True:
-            with pipeline.store.read() as session:
-                try:
-                    experiment = get_experiment(session=session, experiment_id=experiment_id)
-                except ExperimentNotFound:
-                    return True
-            if experiment.state != ExperimentState.ACTIVE or experiment.expires_at is None:
-                say(f"{experiment_id} is {experiment.state} ({experiment.end_reason or 'no reason'}): done.")
+    while True:
+        with pipeline.store.read() as session:
+            try:
+                experiment = get_experiment(session=session, experiment_id=experiment_id)
+            except ExperimentNotFound:
                 return True
-            now = pipeline.clock()
-            left = experiment.expires_at - now
-            if stop.is_set():
-                say(f"Interrupted: clearing {experiment_id} now.")
-                reply = pipeline.run(f"fault clear {experiment_id}", actor=actor, source=Source.CLI)
-                say(reply.text)
-                return reply.ok
-            if left <= timedelta(0):
-                return _end_on_time(pipeline, experiment_id, experiment.namespace, actor, say)
-            if last_said is None or last_said - left >= PROGRESS_EVERY:
-                say(
-                    f"Waiting for {experiment_id} to end ({human_duration(_whole_seconds(left))} left; "
-                    "Ctrl-C clears it now)."
-                )
-                last_said = left
-            stop.wait(min(POLL_SECONDS, left.total_seconds()))
+        if experiment.state != ExperimentState.ACTIVE or experiment.expires_at is None:
+            say(f"{experiment_id} is {experiment.state} ({experiment.end_reason or 'no reason'}): done.")
+            return True
+        left = experiment.expires_at - pipeline.clock()
+        if stop.is_set():
+            say(f"Interrupted: clearing {experiment_id} now.")
+            reply = pipeline.run(f"fault clear {experiment_id}", actor=actor, source=Source.CLI)
+            say(reply.text)
+            return reply.ok
+        if left <= timedelta(0):
+            return _end_on_time(pipeline, experiment_id, experiment.namespace, actor, say)
+        if last_said is None or last_said - left >= PROGRESS_EVERY:
+            say(
+                f"Waiting for {experiment_id} to end ({human_duration(_whole_seconds(left))} left; "
+                "Ctrl-C clears it now)."
+            )
+            last_said = left
+        stop.wait(min(POLL_SECONDS, left.total_seconds()))
 
 
 def _end_on_time(
