@@ -601,3 +601,31 @@ def test_cronjobs_are_stored_validated_and_printed(kubectl: Kubectl) -> None:
     error = kubectl.fails("apply", "--validate=false", "-f", "-", stdin=broken)
     assert 'spec.schedule: Invalid value: "every minute": unparseable schedule' in error
     assert "broken" not in kubectl.ok("get", "cronjobs")
+
+
+# ---------------------------------------------------------------- openapi: validation and explain
+
+
+def test_apply_with_default_validation(kubectl: Kubectl) -> None:
+    assert kubectl.ok("apply", "-f", "-", stdin=CONFIG_MAP.format(mode="a")) == "configmap/settings created\n"
+    assert kubectl.ok("apply", "-f", "-", stdin=EXPOSE).splitlines() == [
+        "gateway.networking.istio.io/emojivoto-gateway created",
+        "virtualservice.networking.istio.io/emojivoto created",
+    ]
+
+    # The server validates (kubectl found fieldValidation in the OpenAPI document) and refuses a
+    # field the VirtualService schema does not know, as kubectl's default --validate=strict asks.
+    typo = EXPOSE.split("---")[-1].replace("  hosts:", "  hostz:")
+    error = kubectl.fails("apply", "-f", "-", stdin=typo)
+    assert 'strict decoding error: unknown field "spec.hostz"' in error
+
+
+def test_explain_reads_the_openapi_documents(kubectl: Kubectl) -> None:
+    fault = kubectl.ok("explain", "virtualservice.spec.http.fault")
+    assert "KIND:       VirtualService" in fault
+    assert "Fault injection policy to apply on HTTP traffic at the client side." in fault
+    assert re.search(r"^  abort\t<Object>$", fault, re.MULTILINE)
+
+    replicas = kubectl.ok("explain", "deployment.spec.replicas")
+    assert "FIELD: replicas <integer>" in replicas
+    assert "Number of desired pods." in replicas
