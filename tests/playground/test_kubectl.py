@@ -629,3 +629,33 @@ def test_explain_reads_the_openapi_documents(kubectl: Kubectl) -> None:
     replicas = kubectl.ok("explain", "deployment.spec.replicas")
     assert "FIELD: replicas <integer>" in replicas
     assert "Number of desired pods." in replicas
+
+
+# ---------------------------------------------------------------- create generators (protobuf bodies)
+
+
+def test_create_generators_send_protobuf_the_server_reads(playground: Playground, kubectl: Kubectl) -> None:
+    assert kubectl.ok("create", "namespace", "scratch") == "namespace/scratch created\n"
+    assert (
+        kubectl.ok("create", "configmap", "c", "--from-literal=a=b", "-n", "scratch")
+        == "configmap/c created\n"
+    )
+    assert (
+        kubectl.ok("create", "deployment", "d", "--image=nginx", "--replicas=2", "-n", "scratch")
+        == "deployment.apps/d created\n"
+    )
+    assert kubectl.ok("create", "deployment", "idle", "--image=nginx", "--replicas=0", "-n", "scratch")
+
+    # These went as protobuf, as against a real server (kubectl offers no switch to JSON).
+    sent = {r.path: r.content_type for r in playground.hooks.requests if r.method == "POST"}
+    assert sent["/api/v1/namespaces"] == "application/vnd.kubernetes.protobuf"
+    assert kubectl.json("get", "cm", "c", "-n", "scratch")["data"] == {"a": "b"}
+    deployment = kubectl.json("get", "deploy", "d", "-n", "scratch")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx"
+    assert deployment["spec"]["selector"] == {"matchLabels": {"app": "d"}}
+    rows = {row[0]: row[1] for row in table(kubectl.ok("get", "deploy", "-n", "scratch"))[1:]}
+    # An explicit zero survives decoding (a pointer field): no default replica appears.
+    assert rows == {"d": "2/2", "idle": "0/0"}
+    assert kubectl.fails("create", "namespace", "scratch") == (
+        'Error from server (AlreadyExists): namespaces "scratch" already exists'
+    )
