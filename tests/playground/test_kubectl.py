@@ -659,3 +659,17 @@ def test_create_generators_send_protobuf_the_server_reads(playground: Playground
     assert kubectl.fails("create", "namespace", "scratch") == (
         'Error from server (AlreadyExists): namespaces "scratch" already exists'
     )
+
+
+def test_logs_of_a_simulated_pod_say_so(kubectl: Kubectl) -> None:
+    lines = kubectl.ok("logs", "deploy/istiod", "-n", "istio-system").splitlines()
+
+    assert len(lines) == 2
+    assert "container discovery (docker.io/istio/pilot:" in lines[0]
+    assert "simulated pod" in lines[1]
+    assert kubectl.fails("logs", "nope", "-n", "istio-system") == (
+        'error: error from server (NotFound): pods "nope" not found in namespace "istio-system"'
+    )
+    assert kubectl.fails("logs", "deploy/istiod", "-c", "nope", "-n", "istio-system").startswith(
+        "error: container nope is not valid for pod istiod-"
+    )
