@@ -47,6 +47,7 @@ from core.store import (
     record_event,
 )
 from core.values import Actor, EndReason, ExperimentState, Outcome, Source, Target
+from mesh import events
 from mesh.errors import MeshError
 from mesh.kube import Kube
 from mesh.virtualservices import ClearReport, MarkedFault, clear_fault, list_marked_faults
@@ -175,11 +176,17 @@ _STATE_VERDICTS = {
 def clear(kube: Kube, *, namespace: str, experiment_id: str, vs_names: Sequence[str]) -> ClearReport:
     """Take the experiment's fault out of the cluster; TemporaryError when the API server fails."""
     try:
-        return clear_fault(kube, namespace=namespace, experiment_id=experiment_id, vs_names=list(vs_names))
+        report = clear_fault(kube, namespace=namespace, experiment_id=experiment_id, vs_names=list(vs_names))
     except MeshError as exc:
         # Forbidden and Invalid count too: an operator can fix those, and a fault left injecting
         # is worse than a retry that fails again.
         raise TemporaryError(experiment_id, exc) from exc
+    # Every ending passes here (clear, expiry, reaper), so the Event is recorded once per clearing.
+    for cleared in report.cleared:
+        if not cleared.deleted:
+            note = f"{len(cleared.removed_routes)} fault route(s) of experiment {experiment_id} removed"
+            events.on_virtual_service(kube, namespace, cleared.vs_name, "FaultCleared", note)
+    return report
 
 
 def clear_experiment(kube: Kube, experiment: Experiment) -> ClearReport:

@@ -31,6 +31,7 @@ from core.store import (
     plan_experiment,
 )
 from core.values import Actor, ExperimentKind, Target
+from mesh import events
 from mesh.errors import MeshError, NotFound
 from mesh.faults import FaultSpec
 from mesh.kube import Kube
@@ -156,6 +157,12 @@ def start(
         raise NotApplied(experiment_id, exc, _left_behind(kube, namespace, experiment_id)) from exc
     with store.write() as session:
         mark_active(session=session, experiment_id=experiment_id, changes=changes, now=now)
+    note = (
+        f"{_fault_words(spec)} on {service} by {actor.user_id}, ends {expires_at:%H:%M} UTC "
+        f"(experiment {experiment_id})"
+    )
+    for change in applied.changes:
+        events.on_virtual_service(kube, namespace, change.vs_name, "FaultInjected", note)
     warnings = list(applied.warnings)
     try:
         callers = sidecarless_callers(kube, namespace)
@@ -166,6 +173,14 @@ def start(
             f"pods without a sidecar won't see this fault when they call {service}: {', '.join(callers)}"
         )
     return Started(experiment_id, target, expires_at, duration, list(applied.changes), warnings)
+
+
+def _fault_words(spec: FaultSpec) -> str:
+    if spec.delay is not None:
+        what = f"delay {human_duration(spec.delay)}"
+    else:
+        what = f"abort {spec.http_status if spec.http_status is not None else spec.grpc_status}"
+    return f"{what} {spec.percentage:g}%"
 
 
 def check_limits(target: Target, duration: timedelta | None, policy: Policy) -> timedelta:

@@ -11,6 +11,7 @@ from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.reply import Reply
 from handlers.verb import Access, Namespace
+from mesh import events
 from mesh.errors import NotFound
 from mesh.injection import restart_workloads, set_injection, sidecar_report
 
@@ -53,6 +54,13 @@ def handle(command: SidecarCommand, ctx: Context) -> Reply:
     except NotFound as exc:
         raise Refused(str(exc)) from None
     state = "enabled" if command.enabled else "disabled"
+    if change.changed:
+        events.on_namespace(
+            ctx.kube,
+            namespace,
+            "SidecarInjectionEnabled" if command.enabled else "SidecarInjectionDisabled",
+            f"istio-injection label set to {state} by {ctx.actor.user_id}",
+        )
     lines = [
         f"Sidecar injection {state} for {namespace}" + ("" if change.changed else " (it already was)") + "."
     ]

@@ -601,3 +601,75 @@ def test_cronjobs_are_stored_validated_and_printed(kubectl: Kubectl) -> None:
     error = kubectl.fails("apply", "--validate=false", "-f", "-", stdin=broken)
     assert 'spec.schedule: Invalid value: "every minute": unparseable schedule' in error
     assert "broken" not in kubectl.ok("get", "cronjobs")
+
+
+# ---------------------------------------------------------------- openapi: validation and explain
+
+
+def test_apply_with_default_validation(kubectl: Kubectl) -> None:
+    assert kubectl.ok("apply", "-f", "-", stdin=CONFIG_MAP.format(mode="a")) == "configmap/settings created\n"
+    assert kubectl.ok("apply", "-f", "-", stdin=EXPOSE).splitlines() == [
+        "gateway.networking.istio.io/emojivoto-gateway created",
+        "virtualservice.networking.istio.io/emojivoto created",
+    ]
+
+    # The server validates (kubectl found fieldValidation in the OpenAPI document) and refuses a
+    # field the VirtualService schema does not know, as kubectl's default --validate=strict asks.
+    typo = EXPOSE.split("---")[-1].replace("  hosts:", "  hostz:")
+    error = kubectl.fails("apply", "-f", "-", stdin=typo)
+    assert 'strict decoding error: unknown field "spec.hostz"' in error
+
+
+def test_explain_reads_the_openapi_documents(kubectl: Kubectl) -> None:
+    fault = kubectl.ok("explain", "virtualservice.spec.http.fault")
+    assert "KIND:       VirtualService" in fault
+    assert "Fault injection policy to apply on HTTP traffic at the client side." in fault
+    assert re.search(r"^  abort\t<Object>$", fault, re.MULTILINE)
+
+    replicas = kubectl.ok("explain", "deployment.spec.replicas")
+    assert "FIELD: replicas <integer>" in replicas
+    assert "Number of desired pods." in replicas
+
+
+# ---------------------------------------------------------------- create generators (protobuf bodies)
+
+
+def test_create_generators_send_protobuf_the_server_reads(playground: Playground, kubectl: Kubectl) -> None:
+    assert kubectl.ok("create", "namespace", "scratch") == "namespace/scratch created\n"
+    assert (
+        kubectl.ok("create", "configmap", "c", "--from-literal=a=b", "-n", "scratch")
+        == "configmap/c created\n"
+    )
+    assert (
+        kubectl.ok("create", "deployment", "d", "--image=nginx", "--replicas=2", "-n", "scratch")
+        == "deployment.apps/d created\n"
+    )
+    assert kubectl.ok("create", "deployment", "idle", "--image=nginx", "--replicas=0", "-n", "scratch")
+
+    # These went as protobuf, as against a real server (kubectl offers no switch to JSON).
+    sent = {r.path: r.content_type for r in playground.hooks.requests if r.method == "POST"}
+    assert sent["/api/v1/namespaces"] == "application/vnd.kubernetes.protobuf"
+    assert kubectl.json("get", "cm", "c", "-n", "scratch")["data"] == {"a": "b"}
+    deployment = kubectl.json("get", "deploy", "d", "-n", "scratch")
+    assert deployment["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx"
+    assert deployment["spec"]["selector"] == {"matchLabels": {"app": "d"}}
+    rows = {row[0]: row[1] for row in table(kubectl.ok("get", "deploy", "-n", "scratch"))[1:]}
+    # An explicit zero survives decoding (a pointer field): no default replica appears.
+    assert rows == {"d": "2/2", "idle": "0/0"}
+    assert kubectl.fails("create", "namespace", "scratch") == (
+        'Error from server (AlreadyExists): namespaces "scratch" already exists'
+    )
+
+
+def test_logs_of_a_simulated_pod_say_so(kubectl: Kubectl) -> None:
+    lines = kubectl.ok("logs", "deploy/istiod", "-n", "istio-system").splitlines()
+
+    assert len(lines) == 2
+    assert "container discovery (docker.io/istio/pilot:" in lines[0]
+    assert "simulated pod" in lines[1]
+    assert kubectl.fails("logs", "nope", "-n", "istio-system") == (
+        'error: error from server (NotFound): pods "nope" not found in namespace "istio-system"'
+    )
+    assert kubectl.fails("logs", "deploy/istiod", "-c", "nope", "-n", "istio-system").startswith(
+        "error: container nope is not valid for pod istiod-"
+    )

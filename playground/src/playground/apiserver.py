@@ -524,7 +524,8 @@ class ApiServer:
             container = names[0]
         elif container not in names:
             raise errors.bad_request(f"container {container} is not valid for pod {name}")
-        return self.logs.get((namespace, name), "") if container == names[0] else ""
+        stored = self.logs.get((namespace, name)) if container == names[0] else None
+        return stored if stored is not None else _simulated_log(pod, container)
 
     # ----------------------------------------------------------------- internals
 
@@ -719,6 +720,22 @@ _GENERATION_KINDS = {
 
 def _has_generation(rtype: ResourceType) -> bool:
     return not rtype.builtin or rtype.key in _GENERATION_KINDS
+
+
+def _simulated_log(pod: Obj, container: str) -> str:
+    """A few lines for a container that runs nothing: `kubectl logs` that prints nothing and exits 0
+    reads as a silent app, so the lines say plainly that the playground runs no processes."""
+    image = next(
+        (c.get("image", "") for c in dig(pod, "spec", "containers", default=[]) if c["name"] == container), ""
+    )
+    started = dig(pod, "status", "startTime") or dig(pod, "metadata", "creationTimestamp") or ""
+    if dig(pod, "status", "phase") not in ("Running", "Succeeded", "Failed"):
+        return ""
+    return (
+        f"{started} playground: container {container} ({image}) started\n"
+        f"{started} playground: this is a simulated pod; the playground runs no processes, so the "
+        "container writes no logs of its own\n"
+    )
 
 
 def _spec_of(obj: Obj) -> Obj:

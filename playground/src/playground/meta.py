@@ -14,7 +14,9 @@ def rfc3339(epoch: float) -> str:
 
 
 def parse_rfc3339(text: str) -> float:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+    # Clients may send any RFC 3339 form (the Python client writes "+00:00" and fractions).
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
 def now_rfc3339() -> str:

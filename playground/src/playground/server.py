@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from playground import istio_sim
+from playground import istio_sim, openapi, protobuf
 from playground.api import Target
 from playground.apiserver import APPLY_PATCH, ApiServer, Result
 from playground.errors import ApiError
@@ -169,6 +169,8 @@ class PlaygroundApp:
             return PlainTextResponse("ok")
         if head == "version":
             return _json(SERVER_VERSION)
+        if head == "openapi":
+            return self._openapi(parts[1:])
         if head == "api":
             if len(parts) == 1:
                 host = request.url.netloc
@@ -199,6 +201,25 @@ class PlaygroundApp:
                 return _json(self._resource_list(group, parts[2]))
             return await self._resource(request, group, parts[2], parts[3:])
         raise _not_found()
+
+    def _openapi(self, parts: list[str]) -> Response:
+        types = self.api.registry.all()
+        if parts == ["v2"]:
+            return _json(openapi.v2_document(types))
+        if parts[:1] != ["v3"]:
+            raise _not_found()
+        if len(parts) == 1:
+            paths = {}
+            for group_version in openapi.group_versions(types):
+                document = openapi.v3_document(types, group_version)
+                assert document is not None
+                url = f"/openapi/v3/{group_version}?hash={openapi.digest(document)}"
+                paths[group_version] = {"serverRelativeURL": url}
+            return _json({"paths": paths})
+        document = openapi.v3_document(types, "/".join(parts[1:]))
+        if document is None:
+            raise _not_found()
+        return _json(document)
 
     def _group(self, group: str, versions: list[str]) -> dict[str, Any]:
         entries = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
@@ -334,14 +355,18 @@ class PlaygroundApp:
                 return None
             raise ApiError(400, "BadRequest", "the request body is empty")
         kind = content_type or request.headers.get("content-type", "application/json")
-        if "protobuf" in kind or "cbor" in kind:
+        if protobuf.MEDIA_TYPE in kind:
+            decoded = protobuf.decode(raw)
+            # The request log shows what was sent as JSON: the raw bytes would read as noise.
+            request.state.body = json.dumps(decoded)
+            return decoded
+        if "cbor" in kind or "protobuf" in kind:
             raise ApiError(
                 415,
                 "UnsupportedMediaType",
-                # The playground decodes no protobuf, so it answers as a server that does not
-                # offer it: kubectl's `create <kind>` generators send protobuf and get a clear error.
+                # CBOR is alpha upstream and off by default; clients fall back to JSON on this 415.
                 "the body of the request was in an unknown format - accepted media types include: "
-                "application/json, application/yaml",
+                f"application/json, application/yaml, {protobuf.MEDIA_TYPE}",
             )
         try:
             if "yaml" in kind:
