@@ -152,6 +152,10 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         subresources=frozenset({"status"}),
     ),
     _grouped("coordination.k8s.io", "leases", "Lease"),
+    # Stored, not enforced: deploy/'s PodDisruptionBudget, NetworkPolicy and Ingress must apply.
+    _grouped("policy", "poddisruptionbudgets", "PodDisruptionBudget", short_names=("pdb",)),
+    _grouped("networking.k8s.io", "networkpolicies", "NetworkPolicy", short_names=("netpol",)),
+    _grouped("networking.k8s.io", "ingresses", "Ingress", short_names=("ing",)),
     _grouped("rbac.authorization.k8s.io", "roles", "Role"),
     _grouped("rbac.authorization.k8s.io", "rolebindings", "RoleBinding"),
     _grouped("rbac.authorization.k8s.io", "clusterroles", "ClusterRole", False),
