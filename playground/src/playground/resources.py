@@ -124,6 +124,8 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _core("configmaps", "ConfigMap", short_names=("cm",)),
     _core("secrets", "Secret", extra_field_selectors=frozenset({"type"})),
     _core("serviceaccounts", "ServiceAccount", short_names=("sa",)),
+    # Stored, not bound: deploy/overlays/dev keeps SQLite on one.
+    _core("persistentvolumeclaims", "PersistentVolumeClaim", short_names=("pvc",)),
     _core("events", "Event", short_names=("ev",), extra_field_selectors=_EVENT_FIELDS),
     _grouped(
         "apps",
