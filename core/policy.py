@@ -36,11 +36,15 @@ def _duration_field(value: Any) -> timedelta:
 class FaultLimits(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    default_duration: timedelta = timedelta(minutes=10)
-    max_duration: timedelta = timedelta(hours=1)
-    max_delay: timedelta = timedelta(minutes=5)
-    max_percentage: float = Field(default=100.0, gt=0, le=100)
-    max_concurrent_per_namespace: int = Field(default=5, ge=1)
+    default_duration: timedelta = Field(
+        default=timedelta(minutes=10), description="How long a fault runs without `for <d>` (e.g. 10m)."
+    )
+    max_duration: timedelta = Field(default=timedelta(hours=1), description="The longest a fault may run.")
+    max_delay: timedelta = Field(default=timedelta(minutes=5), description="The longest fixed delay.")
+    max_percentage: float = Field(default=100.0, gt=0, le=100, description="The largest share of requests.")
+    max_concurrent_per_namespace: int = Field(
+        default=5, ge=1, description="Active and pending faults per namespace at once."
+    )
 
     _parse_durations = field_validator("default_duration", "max_duration", "max_delay", mode="before")(
         _duration_field
@@ -131,12 +135,21 @@ class DigestPolicy(BaseModel):
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    protected_namespaces: list[str] = Field(default_factory=lambda: ["kube-system", "istio-system"])
-    faults: FaultLimits = Field(default_factory=FaultLimits)
-    dashboards: dict[str, str] = Field(default_factory=dict)
-    default_cluster: str = "default"
-    clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
-    default_namespace: str | None = None
+    protected_namespaces: list[str] = Field(
+        default_factory=lambda: ["kube-system", "istio-system"],
+        description="No faults here; sidecar, mTLS and exposure changes need admin and a confirmation.",
+    )
+    faults: FaultLimits = Field(default_factory=FaultLimits, description="Caps on every fault.")
+    dashboards: dict[str, str] = Field(
+        default_factory=dict, description="`/mesh dashboard <name>` links: name → URL."
+    )
+    default_cluster: str = Field(default="default", description="The cluster used unless a channel is bound.")
+    clusters: dict[str, ClusterConfig] = Field(
+        default_factory=dict, description="Other clusters by name: kubeconfig and context."
+    )
+    default_namespace: str | None = Field(
+        default=None, description="A channel's namespace until `/mesh use <ns>` binds one."
+    )
     # Who may do what from Slack; the default lets everyone look and nobody change anything.
     roles: dict[RoleName, list[RoleBinding]] = Field(default_factory=_read_only_for_everyone)
     confirm: ConfirmRules = Field(default_factory=ConfirmRules)

@@ -84,3 +84,21 @@ def test_cli_without_playground_says_so(command: list[str], monkeypatch: pytest.
     result = CliRunner().invoke(app, command)
     assert result.exit_code == 1
     assert result.output.strip() == NOT_INSTALLED
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    hadolint = Path(sys.executable).with_name("hadolint")
+    linted = subprocess.run([str(hadolint), str(ROOT / "Dockerfile")], capture_output=True, text=True)
+    assert linted.returncode == 0, linted.stdout
+
+
+def test_runtime_stage_is_slim_non_root_and_gets_only_built_artifacts() -> None:
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    stages = [i for i, line in enumerate(lines) if line.startswith("FROM ")]
+    runtime = lines[stages[-1] :]
+    assert runtime[0].startswith("FROM python:3.11-slim")
+    # Sources and build tools stay in earlier stages; only wheels (bind-mounted) and istioctl arrive.
+    assert [line for line in runtime if line.startswith(("COPY", "ADD")) and "--from=" not in line] == []
+    user = [line.split()[1] for line in runtime if line.startswith("USER ")]
+    assert user and not user[-1].startswith(("0", "root"))
+    assert any(line.startswith("ARG ISTIOCTL_VERSION") for line in lines)

@@ -12,6 +12,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from playground.rbac import Authorizer
+
 _REASONS = {
     400: "BadRequest",
     401: "Unauthorized",
@@ -47,6 +49,8 @@ class FaultRule:
 class Grant:
     user: str
     read_only: bool = False
+    # What RBAC (Hooks.authorizer) sees besides the user: e.g. a ServiceAccount's groups.
+    groups: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,8 @@ class Hooks:
     faults: list[FaultRule] = field(default_factory=list)
     latency_seconds: float = 0.0
     requests: list[RequestRecord] = field(default_factory=list)
+    # Kubernetes' RBAC over authenticated tokens (playground.rbac); None: tokens decide alone.
+    authorizer: Authorizer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def require_tokens(self, tokens: dict[str, Grant] | None) -> None:

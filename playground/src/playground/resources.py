@@ -124,6 +124,8 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
     _core("configmaps", "ConfigMap", short_names=("cm",)),
     _core("secrets", "Secret", extra_field_selectors=frozenset({"type"})),
     _core("serviceaccounts", "ServiceAccount", short_names=("sa",)),
+    # Stored, not bound: deploy/overlays/dev keeps SQLite on one.
+    _core("persistentvolumeclaims", "PersistentVolumeClaim", short_names=("pvc",)),
     _core("events", "Event", short_names=("ev",), extra_field_selectors=_EVENT_FIELDS),
     _grouped(
         "apps",
@@ -152,6 +154,10 @@ BUILTIN_TYPES: tuple[ResourceType, ...] = (
         subresources=frozenset({"status"}),
     ),
     _grouped("coordination.k8s.io", "leases", "Lease"),
+    # Stored, not enforced: deploy/'s PodDisruptionBudget, NetworkPolicy and Ingress must apply.
+    _grouped("policy", "poddisruptionbudgets", "PodDisruptionBudget", short_names=("pdb",)),
+    _grouped("networking.k8s.io", "networkpolicies", "NetworkPolicy", short_names=("netpol",)),
+    _grouped("networking.k8s.io", "ingresses", "Ingress", short_names=("ing",)),
     _grouped("rbac.authorization.k8s.io", "roles", "Role"),
     _grouped("rbac.authorization.k8s.io", "rolebindings", "RoleBinding"),
     _grouped("rbac.authorization.k8s.io", "clusterroles", "ClusterRole", False),

@@ -19,6 +19,7 @@ from playground.api import Target
 from playground.apiserver import APPLY_PATCH, ApiServer, Result
 from playground.errors import ApiError
 from playground.hooks import Grant, Hooks, RequestRecord, status_body
+from playground.rbac import SSAR_PATH, Authorizer, service_account_user
 from playground.resources import ResourceType
 from playground.tables import to_table
 
@@ -136,27 +137,46 @@ class PlaygroundApp:
                     status_body(fault.code, f"the playground was asked to fail this request ({fault.code})"),
                     fault.code,
                 )
+        grant = None
         if not path.startswith(_UNAUTHENTICATED):
-            denied = self._authenticate(request, path)
+            grant, denied = self._authenticate(request, path)
             if denied is not None:
                 return denied
         try:
+            if path == SSAR_PATH and request.method == "POST":
+                return await self._access_review(request, grant)
             return await self._route(request, path)
         except ApiError as err:
             return _error(err)
 
-    def _authenticate(self, request: Request, path: str) -> Response | None:
+    def _authenticate(self, request: Request, path: str) -> tuple[Grant | None, Response | None]:
         tokens = self.hooks.tokens
         if tokens is None:
-            return None
+            return None, None
         header = request.headers.get("authorization", "")
         token = header[7:].strip() if header.lower().startswith("bearer ") else ""
         grant = tokens.get(token)
         if grant is None:
-            return _json(status_body(401, "Unauthorized"), 401)
+            return None, _json(status_body(401, "Unauthorized"), 401)
         if grant.read_only and request.method in _WRITE_VERBS:
-            return _error(_forbidden(grant.user, request.method, path))
-        return None
+            return grant, _error(_forbidden(grant.user, request.method, path))
+        authorizer = self.hooks.authorizer
+        if authorizer is not None:
+            watch = request.query_params.get("watch") in ("true", "1")
+            denied = authorizer.check(grant.user, grant.groups, request.method, path, watch)
+            if denied is not None:
+                return grant, _error(denied)
+        return grant, None
+
+    async def _access_review(self, request: Request, grant: Grant | None) -> Response:
+        """`kubectl auth can-i`: without RBAC on, everything is allowed (as AlwaysAllow)."""
+        body = await self._body(request)
+        authorizer = self.hooks.authorizer
+        if authorizer is None or grant is None:
+            review = {**body, "status": {"allowed": True}}
+        else:
+            review = authorizer.review(grant.user, grant.groups, body)
+        return _json(review, 201)
 
     # -------------------------------------------------------------- routing
 
@@ -448,11 +468,10 @@ class PlaygroundApp:
             body = json.loads(raw) if raw.strip() else {}
         if name == "auth" and request.method == "POST":
             tokens = body.get("tokens")
-            self.hooks.require_tokens(
-                None
-                if tokens is None
-                else {t: Grant(g.get("user", "test"), bool(g.get("readOnly"))) for t, g in tokens.items()}
-            )
+            self.hooks.require_tokens(None if tokens is None else {t: _grant(g) for t, g in tokens.items()})
+            return _json({"ok": True})
+        if name == "rbac" and request.method == "POST":
+            self.hooks.authorizer = Authorizer(self.api.store) if body.get("enabled", True) else None
             return _json({"ok": True})
         if name == "faults":
             if request.method == "DELETE":
@@ -503,6 +522,15 @@ class PlaygroundApp:
                 code, output = istio_sim.run_istioctl(self.api, [str(a) for a in body.get("args", [])])
             return _json({"code": code, "output": output})
         return _json(status_body(404, f"no playground hook {name!r}"), 404)
+
+
+def _grant(spec: dict[str, Any]) -> Grant:
+    """A token's subject from the auth hook: a user and groups, or {"serviceAccount": "ns/name"}."""
+    if "serviceAccount" in spec:
+        namespace, _, name = str(spec["serviceAccount"]).partition("/")
+        user, groups = service_account_user(namespace, name)
+        return Grant(user, bool(spec.get("readOnly")), groups)
+    return Grant(spec.get("user", "test"), bool(spec.get("readOnly")), tuple(spec.get("groups") or ()))
 
 
 def _forbidden(user: str, method: str, path: str) -> ApiError:
