@@ -27,6 +27,7 @@ from typing import Any
 
 import requests
 from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from mesh.errors import MeshError
@@ -217,7 +218,9 @@ class Prometheus:
             result = self._client.custom_query(promql)
         except requests.Timeout:
             self._fail(f"Prometheus at {self.url} did not answer within {self.timeout:g}s")
-        except requests.ConnectionError:
+        except requests.ConnectionError as exc:
+            if _timed_out(exc):
+                self._fail(f"Prometheus at {self.url} did not answer within {self.timeout:g}s")
             self._fail(f"Prometheus at {self.url} cannot be reached (connection refused or reset)")
         except PrometheusApiClientException as exc:
             self._fail(f"Prometheus at {self.url} refused the query: {str(exc)[:200]}")
@@ -258,6 +261,16 @@ class Prometheus:
             f"response_flags) (rate(istio_requests_total{{{_selector(namespace, None)}}}[{window}]))"
         )
         return edges_from(rows)
+
+
+def _timed_out(exc: requests.ConnectionError) -> bool:
+    # Without retries urllib3 wraps a read time-out in MaxRetryError, which requests reports as a
+    # ConnectionError rather than a Timeout.
+    reason = getattr(exc.args[0] if exc.args else None, "reason", None)
+    # NewConnectionError (refused) subclasses ConnectTimeoutError for history's sake.
+    return isinstance(reason, ReadTimeoutError | ConnectTimeoutError) and not isinstance(
+        reason, NewConnectionError
+    )
 
 
 def _selector(namespace: str, service: str | None) -> str:
