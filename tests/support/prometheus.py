@@ -87,7 +87,11 @@ def _ready(url: str) -> bool:
 
 @contextmanager
 def running_prometheus(
-    *, data_dir: Path | None = None, scrape: Sequence[str] = (), scrape_interval: str = "1s"
+    *,
+    data_dir: Path | None = None,
+    scrape: Sequence[str] = (),
+    metrics_path: str = "/metrics",
+    scrape_interval: str = "1s",
 ) -> Iterator[PrometheusServer]:
     """Start Prometheus on a loopback port over ``data_dir`` (a fresh temp dir when None), scraping
     the ``host:port`` targets given; stop it and remove what it created afterwards."""
@@ -95,7 +99,9 @@ def running_prometheus(
     storage = data_dir or base / "data"
     config = {
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
-        "scrape_configs": [{"job_name": "mesh", "static_configs": [{"targets": list(scrape)}]}]
+        "scrape_configs": [
+            {"job_name": "mesh", "metrics_path": metrics_path, "static_configs": [{"targets": list(scrape)}]}
+        ]
         if scrape
         else [],
     }
