@@ -36,8 +36,6 @@ VERBS.fill(
     (
         help_,
         status,
-        summary,
-        graph,
         use,
         install,
         uninstall,
@@ -48,6 +46,8 @@ VERBS.fill(
         fault,
         mtls,
         dashboard,
+        summary,
+        graph,
         audit,
         schedule,
         schedule_list,
