@@ -3,8 +3,9 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# Debian packages the test suite starts real servers from (PostgreSQL for the store tests).
-TEST_DEBS := postgresql
+# Debian packages the test suite starts real servers from (PostgreSQL for the store tests,
+# Prometheus for telemetry) and graphviz, whose `dot` lays out and draws the service graph.
+TEST_DEBS := postgresql prometheus graphviz
 
 .PHONY: demo test lint typecheck unit venv debs clean bench
 

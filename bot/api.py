@@ -9,6 +9,7 @@ changed from here at all (a second person approves in Slack).
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import secrets
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ from bot.pipeline import Pipeline, Unconfirmed
 from core.settings import Settings
 from core.store import Actor, FilterError, Source, event_to_dict, list_active, parse_filters, query_events
 from core.store.models import Experiment
-from handlers.reply import Reply
+from handlers.reply import Reply, reply_data
 
 
 @dataclass
@@ -121,6 +122,16 @@ def _body(reply: Reply) -> dict[str, Any]:
             "namespace": reply.target.namespace,
             "service": reply.target.service,
         },
+        "data": reply_data(reply),
+        "images": [
+            {
+                "name": a.name,
+                "title": a.title,
+                "mime": a.mime,
+                "base64": base64.b64encode(a.content).decode(),
+            }
+            for a in reply.attachments
+        ],
     }
 
 

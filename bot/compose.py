@@ -14,6 +14,7 @@ from core.store import AuditKey, open_store
 from mesh.clusters import Clusters
 from mesh.install import Installer, IstioctlInstaller, JobInstaller
 from mesh.kube import Kube
+from mesh.prometheus import Prometheus
 
 
 def build_installer(settings: Settings, kube: Kube, *, kubeconfig: str | None = None) -> Installer:
@@ -31,6 +32,21 @@ def build_installer(settings: Settings, kube: Kube, *, kubeconfig: str | None = 
         timeout=settings.install_timeout_seconds,
         kubeconfig=kubeconfig,
         context=settings.kube_context,
+    )
+
+
+def build_prometheus(settings: Settings) -> Prometheus | None:
+    if not settings.prometheus_url:
+        return None
+    password = settings.prometheus_password
+    return Prometheus(
+        settings.prometheus_url,
+        token=settings.prometheus_token.get_secret_value() if settings.prometheus_token else None,
+        basic_auth=(settings.prometheus_username, password.get_secret_value() if password else "")
+        if settings.prometheus_username
+        else None,
+        verify_tls=settings.prometheus_verify_tls,
+        timeout=settings.prometheus_timeout_seconds,
     )
 
 
@@ -67,4 +83,5 @@ def build_pipeline(settings: Settings) -> Pipeline:
         installer_for=installer_for,
         # Whoever starts a lifecycle in this process tells the watch (watch.local).
         leadership=LeaderWatch(kube, settings),
+        prometheus=build_prometheus(settings),
     )

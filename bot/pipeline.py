@@ -39,6 +39,7 @@ from mesh.errors import MeshError
 from mesh.install import Installer
 from mesh.kube import Kube
 from mesh.lease import Leadership
+from mesh.prometheus import Prometheus
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,8 @@ class Pipeline:
     metrics: Metrics | None = None
     # Who ends faults on time; a fault is refused while nobody leads (bot.lifecycle.leadership).
     leadership: Callable[[], Leadership] | None = None
+    # Telemetry for summary, graph and status; None where no Prometheus is configured.
+    prometheus: Prometheus | None = None
 
     def __post_init__(self) -> None:
         if self.clusters is None:
@@ -162,6 +165,7 @@ class Pipeline:
             on_progress=on_progress or (lambda _line: None),
             clusters=self.clusters,
             leadership=self.leadership,
+            prometheus=self.prometheus,
         )
 
 

@@ -124,3 +124,17 @@ class Settings(BaseSettings):
     schedule_misfire_grace_seconds: float = Field(
         default=60.0, ge=0, description="A scheduled run later than this is reported as missed, not run."
     )
+
+    # ---- telemetry (mesh.prometheus, mesh.kiali): summary, graph and status read them when set
+    prometheus_url: str | None = Field(
+        default=None, description="Prometheus base URL, e.g. http://prometheus.istio-system:9090."
+    )
+    prometheus_token: SecretStr | None = Field(default=None, description="Bearer token for Prometheus.")
+    prometheus_username: str | None = Field(default=None, description="Basic auth user for Prometheus.")
+    prometheus_password: SecretStr | None = Field(default=None, description="Basic auth password.")
+    prometheus_verify_tls: bool = Field(default=True, description="Check Prometheus's TLS certificate.")
+    prometheus_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="Give up on one Prometheus request after this."
+    )
+    kiali_url: str | None = Field(default=None, description="Kiali base URL with its web root, e.g. …/kiali.")
+    kiali_token: SecretStr | None = Field(default=None, description="Bearer token for Kiali.")

@@ -14,6 +14,7 @@ from mesh.clusters import Clusters
 from mesh.install import Installer
 from mesh.kube import Kube
 from mesh.lease import Leadership
+from mesh.prometheus import Prometheus
 
 
 @dataclass
@@ -39,6 +40,8 @@ class Context:
     leadership: Callable[[], Leadership] | None = None
     # The command's words after any `/mesh`, split once by the pipeline; nothing re-tokenises the text.
     words: tuple[str, ...] = ()
+    # Where telemetry is read from; None where no Prometheus is configured.
+    prometheus: Prometheus | None = None
 
     def now(self) -> datetime:
         return self.clock()

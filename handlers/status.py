@@ -12,9 +12,11 @@ from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.reply import Reply
+from handlers.telemetry_text import latency, percent
 from handlers.verb import READS, Access
 from mesh.errors import MeshError
-from mesh.overview import mesh_overview
+from mesh.overview import ExposedHost, mesh_overview
+from mesh.prometheus import TelemetryUnavailable
 
 VERB = "status"
 HELP = "control plane, sidecar coverage, exposed hosts and active faults"
@@ -61,6 +63,7 @@ def handle(command: StatusCommand, ctx: Context) -> Reply:
     for host in overview.exposed:
         to = ", ".join(host.destinations) or "no route yet"
         lines.append(f"• {host.host} → {to} (gateways {', '.join(host.gateways)})")
+    lines.extend(_golden_lines(ctx, overview.exposed))
     lines.append("*Active faults*")
     view = live_faults(ctx.store, ctx.kube, cluster=ctx.cluster, namespace=command.namespace)
     now = ctx.now()
@@ -106,3 +109,34 @@ def _lifecycle_lines(ctx: Context) -> list[str]:
     if leadership.fresh:
         return [f"Faults end on time: the lifecycle is led by {leadership.holder}."]
     return [f"⚠ No lifecycle leads ({leadership.problem}): new faults are refused until one does."]
+
+
+GOLDEN_WINDOW = "5m"
+
+
+def _golden_lines(ctx: Context, exposed: tuple[ExposedHost, ...]) -> list[str]:
+    """One line of golden signals per exposed service; what is missing when Prometheus is not there."""
+    if ctx.prometheus is None or not exposed:
+        return []
+    services: list[tuple[str, str]] = []
+    for host in exposed:
+        for destination in host.destinations:
+            name, _, rest = destination.partition(":")[0].partition(".")
+            key = (name, rest.split(".")[0] or host.namespace)
+            if key not in services:
+                services.append(key)
+    lines = [f"*Golden signals* (last {GOLDEN_WINDOW})"]
+    for service, namespace in services:
+        try:
+            found = ctx.prometheus.services(namespace, GOLDEN_WINDOW, service)
+        except TelemetryUnavailable as exc:
+            return [*lines, f"⚠ No golden signals: {exc}."]
+        if not found:
+            lines.append(f"• {service}.{namespace}: no requests reported")
+            continue
+        s = found[0].signals
+        lines.append(
+            f"• {service}.{namespace}: {s.requests_per_second:.1f} rps, {percent(s.success_rate)} success, "
+            f"p99 {latency(s.latency(0.99))}, {percent(s.fault_share)} faulted"
+        )
+    return lines

@@ -7,8 +7,11 @@ and records them (``--user``, default the OS login) as the actor, with source ``
 from __future__ import annotations
 
 import getpass
+import json
+import tempfile
 from dataclasses import replace
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Literal
 
 import typer
 
@@ -18,7 +21,7 @@ from bot.pipeline import Pipeline
 from core.policy import PolicyError
 from core.settings import Settings
 from core.store import Actor, Source, StoreError
-from handlers.reply import Reply
+from handlers.reply import Reply, reply_data
 from mesh.errors import MeshError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -42,6 +45,31 @@ def _print(reply: Reply) -> None:
     typer.echo(reply.text, err=not reply.ok)
 
 
+def write_images(reply: Reply, folder: Path | None) -> list[Path]:
+    """The reply's images as files (a new temp folder unless one is named); their paths."""
+    if not reply.attachments:
+        return []
+    target = folder or Path(tempfile.mkdtemp(prefix="meshbot-images-"))
+    target.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for attachment in reply.attachments:
+        path = target / Path(attachment.name).name
+        path.write_bytes(attachment.content)
+        paths.append(path)
+    return paths
+
+
+def _emit(reply: Reply, output: str, images: Path | None) -> None:
+    paths = write_images(reply, images)
+    if output == "json":
+        body = {"outcome": str(reply.outcome), "text": reply.text, "data": reply_data(reply)}
+        typer.echo(json.dumps({**body, "images": [str(p) for p in paths]}, indent=2, default=str))
+        return
+    _print(reply)
+    for path in paths:
+        typer.echo(f"Image: {path}")
+
+
 def run(
     command: Annotated[str, typer.Argument(help='The command, e.g. "fault delay 3s web-svc".')],
     user: Annotated[
@@ -58,6 +86,14 @@ def run(
             "for when no meshbot lifecycle runs against the cluster.",
         ),
     ] = False,
+    output: Annotated[
+        Literal["text", "json"],
+        typer.Option("--output", "-o", help='text, or json: {"outcome", "text", "data", "images"}.'),
+    ] = "text",
+    images: Annotated[
+        Path | None,
+        typer.Option(help="Folder for the reply's images (PNG); a new temp folder by default."),
+    ] = None,
 ) -> None:
     """Run one /mesh command against the configured cluster and database."""
     pipeline = _pipeline()
@@ -65,13 +101,14 @@ def run(
         # This process ends the fault itself, so it needs no lifecycle leader to promise it.
         pipeline = replace(pipeline, leadership=None)
     actor = Actor.cli(user or getpass.getuser())
+    progress = typer.echo if output == "text" else (lambda _line: None)
     if not wait:
-        reply = pipeline.run(command, actor=actor, source=Source.CLI, channel=channel, on_progress=typer.echo)
-        _print(reply)
+        reply = pipeline.run(command, actor=actor, source=Source.CLI, channel=channel, on_progress=progress)
+        _emit(reply, output, images)
         raise typer.Exit(_exit_code(reply))
     with interruptible() as stop:
-        reply = pipeline.run(command, actor=actor, source=Source.CLI, channel=channel, on_progress=typer.echo)
-        _print(reply)
+        reply = pipeline.run(command, actor=actor, source=Source.CLI, channel=channel, on_progress=progress)
+        _emit(reply, output, images)
         started = [e.experiment_id for e in reply.events if e.kind == "started"]
         if not (reply.ok and started):
             raise typer.Exit(_exit_code(reply))

@@ -20,6 +20,8 @@ from .conftest import NS, context
 FORMS: dict[str, tuple[str, ...]] = {
     "help": ("", "fault"),
     "status": ("", NS),
+    "summary": ("", f"web-svc.{NS} window=1h", f"-n {NS}"),
+    "graph": ("", f"-n {NS} window=30m"),
     "use": (NS,),
     "install": ("", "profile=demo --dry-run"),
     "uninstall": ("",),

@@ -22,6 +22,7 @@ from playground.hooks import Grant, Hooks, RequestRecord, status_body
 from playground.rbac import SSAR_PATH, Authorizer, service_account_user
 from playground.resources import ResourceType
 from playground.tables import to_table
+from playground.traffic import Simulator
 
 SERVER_VERSION = {
     "major": "1",
@@ -85,8 +86,11 @@ class PlaygroundApp:
         self.api = api
         self.hooks = hooks
         self._stopping = asyncio.Event()
+        # Istio's standard metrics of the simulated emojivoto mesh, for a Prometheus to scrape.
+        self.traffic = Simulator(api)
         self.app = Starlette(
             routes=[
+                Route("/_playground/traffic/metrics", self.metrics, methods=["GET"]),
                 Route("/_playground/{hook:path}", self.hook, methods=["GET", "POST", "DELETE"]),
                 Route("/{path:path}", self.dispatch, methods=["GET", "POST", "PUT", "PATCH", "DELETE"]),
             ]
@@ -109,6 +113,9 @@ class PlaygroundApp:
             )
         )
         return response
+
+    async def metrics(self, request: Request) -> Response:
+        return PlainTextResponse(self.traffic.exposition(), media_type="text/plain; version=0.0.4")
 
     def shutdown(self) -> None:
         """On the server's loop, as it stops: end watches, and hung or delayed requests at once."""
