@@ -214,6 +214,7 @@ async def _slack(
         stop_following()
         if not await front.drain(DRAIN_SECONDS):
             log.warning("shutting down with Slack commands still running; their results are in the store")
+        front.lanes.shutdown()
         if socket is not None:
             await socket.close_async()
 
