@@ -41,7 +41,7 @@ class LaneSizes:
 
 # Two cores: more command threads than that only fight the event loop for the GIL, which is what
 # delays acknowledgements; the queue absorbs a burst of a few seconds before "busy".
-COMMANDS = LaneSizes(workers=4, queue=60)
+COMMANDS = LaneSizes(workers=3, queue=60)
 URGENT = LaneSizes(workers=2, queue=40)
 STORE = LaneSizes(workers=2, queue=0)
 
