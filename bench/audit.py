@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import text
 
@@ -151,7 +152,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-def run(kind: str, rows: int, queries: int) -> None:
+def run(kind: str, rows: int, queries: int) -> dict[str, Any]:
     with database(kind) as store:
         upgrade(store.engine)
         began = time.perf_counter()
@@ -176,9 +177,11 @@ def run(kind: str, rows: int, queries: int) -> None:
         print(f"\n{kind}: {rows:,} audit rows")
         print(f"  batch append (fixture load, chain on) {load_rate:>10,.0f} events/s  ({load_seconds:.1f} s)")
         print(f"  single appends, one per transaction   {single_rate:>10,.0f} events/s")
+        figures: dict[str, Any] = {"rows": rows, "single_appends_per_s": single_rate, "queries": {}}
         for label, words in cases.items():
             query_times(store, [words() for _ in range(10)])  # warm the cache
             times, found = query_times(store, [words() for _ in range(queries)])
+            figures["queries"][label] = {"p50_ms": percentile(times, 0.5), "p95_ms": percentile(times, 0.95)}
             print(
                 f"  query {label:<40} p50 {percentile(times, 0.5):6.2f} ms  "
                 f"p95 {percentile(times, 0.95):6.2f} ms  ({found} rows in last page)"
@@ -188,13 +191,16 @@ def run(kind: str, rows: int, queries: int) -> None:
             report = verify_chain(session=session)
         state = "intact" if report.intact else f"BROKEN at {report.broken}"
         print(f"  verify whole chain                    {time.perf_counter() - began:10.1f} s  ({state})")
+        return figures
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str]) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench audit", description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--databases", default="sqlite,postgresql")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--quick", action="store_true", help="10,000 rows on SQLite, 20 queries")
     args = parser.parse_args(argv)
-    for kind in args.databases.split(","):
-        run(kind.strip(), args.rows, args.queries)
+    if args.quick:
+        args.rows, args.databases, args.queries = 10_000, "sqlite", 20
+    return {kind.strip(): run(kind.strip(), args.rows, args.queries) for kind in args.databases.split(",")}

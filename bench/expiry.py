@@ -177,7 +177,9 @@ def database(kind: str, directory: Path) -> Iterator[Store]:
         store.dispose()
 
 
-def run(count: int, spread: float, kind: str, settings_overrides: dict[str, Any], in_process: bool) -> None:
+def run(
+    count: int, spread: float, kind: str, settings_overrides: dict[str, Any], in_process: bool
+) -> dict[str, Any]:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     with (
         tempfile.TemporaryDirectory(prefix="meshbot-bench-") as directory,
@@ -199,7 +201,7 @@ def run(count: int, spread: float, kind: str, settings_overrides: dict[str, Any]
             targets = _cluster(kube, count)
             watcher = RemovalWatch(kube)
             lifecycle.start()
-            _measure(pipeline, store, targets, spread, watcher, settings)
+            return _measure(pipeline, store, targets, spread, watcher, settings)
         finally:
             lifecycle.stop()
             kube.close()
@@ -212,7 +214,7 @@ def _measure(
     spread: float,
     watcher: RemovalWatch,
     settings: Settings,
-) -> None:
+) -> dict[str, Any]:
     count = len(targets)
     # Creating a fault takes a few ms; leave the first expiry well after the last creation.
     estimate = 0.06 * count + 5
@@ -260,11 +262,20 @@ def _measure(
     )
     verdict = "OK" if _percentile(late, 0.99) < 2.0 and not missing else "MISSED"
     print(f"  target p99 < 2 s: {verdict}; removed early: {early}; never seen removed: {missing}")
+    return {
+        "experiments": count,
+        "p50_ms": statistics.median(late) * 1000,
+        "p99_ms": _percentile(late, 0.99) * 1000,
+        "max_ms": max(late) * 1000,
+        "missing": missing,
+        "database": store.dialect,
+    }
 
 
-def main(argv: list[str]) -> None:
+def main(argv: list[str]) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench expiry", description=__doc__.splitlines()[0])
     parser.add_argument("--experiments", type=int, default=500)
+    parser.add_argument("--quick", action="store_true", help="20 experiments over 3 s")
     parser.add_argument("--spread", type=float, default=30.0, help="seconds over which expiries spread")
     parser.add_argument("--burst", action="store_true", help="all expire within one second")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="sqlite")
@@ -278,7 +289,9 @@ def main(argv: list[str]) -> None:
     overrides: dict[str, Any] = {}
     if args.workers:
         overrides["lifecycle_workers"] = args.workers
+    if args.quick:
+        args.experiments, args.spread = 20, 3.0
     spread = 0.0 if args.burst else args.spread
     where = "in this process" if args.in_process else "in its own process"
     print(f"expiry: {args.experiments} experiments, expiries spread over {spread:g} s, API server {where}")
-    run(args.experiments, spread, args.database, overrides, args.in_process)
+    return run(args.experiments, spread, args.database, overrides, args.in_process)

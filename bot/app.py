@@ -39,6 +39,7 @@ from bot.slack.client import async_web_client, sync_web_client
 from bot.slack.front import SlackFront
 from bot.slack.groups import UserGroups
 from bot.slack.threads import SlackNotifier, Threads
+from bot.work import Lanes
 from core.settings import Settings
 from core.store import Store, StoreError, list_active
 from core.store.migrate import current_revision, head_revision
@@ -81,11 +82,13 @@ def create_app(
     slack_client: AsyncWebClient | None = None,
     socket_mode: bool = False,
     run_lifecycle: bool = False,
+    lanes: Lanes | None = None,
 ) -> FastAPI:
     """The meshbot service. Without a pipeline one is built from ``settings`` at start-up (and
     closed at shutdown); without a Slack client one is built from the Slack settings, if any.
     With ``run_lifecycle`` the process also takes part in the leader election and, as leader,
-    ends experiments on time and runs schedules (``meshbot serve`` turns it on by setting)."""
+    ends experiments on time and runs schedules (``meshbot serve`` turns it on by setting).
+    ``lanes``: the Slack front's bounded thread pools (bot.work); tests pass small ones."""
     settings = settings or Settings()
 
     @contextlib.asynccontextmanager
@@ -100,7 +103,7 @@ def create_app(
             parts = _parts(settings, base)
             client = slack_client or _slack_client(settings)
             if client is not None:
-                await stack.enter_async_context(_slack(app, parts, settings, client, socket_mode))
+                await stack.enter_async_context(_slack(app, parts, settings, client, socket_mode, lanes))
             app.state.parts = parts
             app.state.api = ApiParts(settings, replace(parts.pipeline, confirm=needs_confirmation))
             sweeper = asyncio.create_task(_sweep(parts))
@@ -161,7 +164,12 @@ def _lifecycle(app: FastAPI, parts: AppParts, settings: Settings) -> Lifecycle:
 
 @contextlib.asynccontextmanager
 async def _slack(
-    app: FastAPI, parts: AppParts, settings: Settings, client: AsyncWebClient, socket_mode: bool
+    app: FastAPI,
+    parts: AppParts,
+    settings: Settings,
+    client: AsyncWebClient,
+    socket_mode: bool,
+    lanes: Lanes | None,
 ) -> AsyncIterator[None]:
     base = parts.pipeline
     groups = UserGroups(
@@ -181,6 +189,7 @@ async def _slack(
         threads=threads,
         confirmations=parts.confirmations,
         metrics=metrics,
+        lanes=lanes,
     )
     secret = settings.slack_signing_secret
     if not socket_mode and secret is None:
@@ -214,6 +223,7 @@ async def _slack(
         stop_following()
         if not await front.drain(DRAIN_SECONDS):
             log.warning("shutting down with Slack commands still running; their results are in the store")
+        front.lanes.shutdown()
         if socket is not None:
             await socket.close_async()
 

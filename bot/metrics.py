@@ -70,6 +70,13 @@ class Metrics:
             "Slack deliveries acknowledged without running because they repeated one already seen.",
             registry=self.registry,
         )
+        self.slack_busy = Counter(
+            "meshbot_slack_busy",
+            'Slack requests answered "busy, try again" at once because their lane (commands or '
+            "urgent) had no place left.",
+            ["lane"],
+            registry=self.registry,
+        )
         self.slack_api_failures = Counter(
             "meshbot_slack_api_failures",
             "Calls to Slack that failed after retries (the command's result stays in the store).",

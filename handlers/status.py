@@ -15,12 +15,16 @@ from handlers.reply import Reply
 from handlers.telemetry_text import latency, percent
 from handlers.verb import READS, Access
 from mesh.errors import MeshError
-from mesh.overview import ExposedHost, mesh_overview
+from mesh.overview import ExposedHost, NamespaceCoverage, mesh_overview
 from mesh.prometheus import TelemetryUnavailable
 
 VERB = "status"
 HELP = "control plane, sidecar coverage, exposed hosts and active faults"
 USAGE = "status [<namespace>]"
+# Beyond this many namespaces, hosts or faults a section is summarised: a chat message of hundreds
+# of lines is not read (and Slack splits it into several).
+MAX_LINES = 20
+MAX_PODS = 10
 
 
 def rules(command: StatusCommand) -> Access:
@@ -53,21 +57,21 @@ def handle(command: StatusCommand, ctx: Context) -> Reply:
     lines.append("*Sidecar injection*")
     if not overview.injection:
         lines.append("No namespace is labelled for injection.")
-    for ns in overview.injection:
-        label = "enabled" if ns.injection_enabled else "not labelled"
-        missing = f" — without sidecar: {', '.join(ns.without_sidecar)}" if ns.without_sidecar else ""
-        lines.append(f"• {ns.namespace} ({label}): {ns.coverage_text} pods with a sidecar{missing}")
+    lines.extend(_injection_lines(overview.injection))
     lines.append("*Exposed hosts*")
     if not overview.exposed:
         lines.append("None.")
-    for host in overview.exposed:
+    for host in overview.exposed[:MAX_LINES]:
         to = ", ".join(host.destinations) or "no route yet"
         lines.append(f"• {host.host} → {to} (gateways {', '.join(host.gateways)})")
-    lines.extend(_golden_lines(ctx, overview.exposed))
+    lines.extend(_more(len(overview.exposed), "hosts", "`status <namespace>` shows one namespace's"))
+    lines.extend(_golden_lines(ctx, overview.exposed[:MAX_LINES]))
     lines.append("*Active faults*")
     view = live_faults(ctx.store, ctx.kube, cluster=ctx.cluster, namespace=command.namespace)
     now = ctx.now()
-    for fault in view.faults:
+    # Soonest expiry first: those are the ones a person may want to extend or look at.
+    shown = sorted(view.faults, key=lambda f: (f.experiment.expires_at is None, f.experiment.expires_at))
+    for fault in shown[:MAX_LINES]:
         e = fault.experiment
         left = (e.expires_at - now) if e.expires_at else None
         when = (
@@ -80,6 +84,7 @@ def handle(command: StatusCommand, ctx: Context) -> Reply:
         lines.append(
             f"• {e.id} {describe_fault(e)} on {e.service}.{e.namespace} — {when} ({e.state}){suffix}"
         )
+    lines.extend(_more(len(view.faults), "faults", "`fault list` shows all"))
     for mark in view.unrecorded:
         lines.append(
             f"• {mark.experiment_id} in {mark.namespace}: in the cluster with no live record in meshbot's "
@@ -96,6 +101,35 @@ def handle(command: StatusCommand, ctx: Context) -> Reply:
                 f"({e.detail or 'no detail'}); retrying — or `fault clear {e.id}`"
             )
     return Reply("\n".join(lines), target=Target(cluster=ctx.cluster, namespace=command.namespace))
+
+
+def _injection_lines(injection: tuple[NamespaceCoverage, ...]) -> list[str]:
+    """A line per namespace on a small mesh; on a large one (50 namespaces would be 50 lines in
+    Slack) the totals, and only the namespaces with pods lacking a sidecar."""
+    lines: list[str] = []
+    if len(injection) > MAX_LINES:
+        pods = sum(ns.pods for ns in injection)
+        covered = sum(ns.with_sidecar for ns in injection)
+        lacking = [ns for ns in injection if ns.without_sidecar]
+        lines.append(
+            f"{len(injection)} namespaces labelled: {covered}/{pods} pods with a sidecar; "
+            f"{len(lacking) or 'no'} namespace{'' if len(lacking) == 1 else 's'} with pods lacking one"
+        )
+        injection = tuple(lacking)
+    for ns in injection[:MAX_LINES]:
+        label = "enabled" if ns.injection_enabled else "not labelled"
+        missing = ns.without_sidecar
+        listed = ", ".join(missing[:MAX_PODS]) + (
+            f" and {len(missing) - MAX_PODS} more" if len(missing) > MAX_PODS else ""
+        )
+        without = f" — without sidecar: {listed}" if missing else ""
+        lines.append(f"• {ns.namespace} ({label}): {ns.coverage_text} pods with a sidecar{without}")
+    lines.extend(_more(len(injection), "namespaces", "`status <namespace>` shows one"))
+    return lines
+
+
+def _more(count: int, what: str, hint: str) -> list[str]:
+    return [f"… and {count - MAX_LINES} more {what} ({hint})"] if count > MAX_LINES else []
 
 
 def _lifecycle_lines(ctx: Context) -> list[str]:

@@ -32,6 +32,6 @@ def build_bolt_app(
         name="meshbot",
     )
     app.use(RequestLog())
-    app.use(Deduplicate(metrics, front.pipeline.store))
+    app.use(Deduplicate(front.deliveries))
     listeners.register(app, front)
     return app

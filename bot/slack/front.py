@@ -1,8 +1,9 @@
 """What the Slack listeners do once they have acknowledged: run the pipeline, answer in Slack.
 
-The pipeline is synchronous (the Kubernetes client is), so it runs in a worker thread while the
-event loop keeps acknowledging other requests. Results reach Slack through the slash command's
-``response_url`` (ephemeral replies) or ``chat.postMessage``; a fault gets its own thread
+The pipeline is synchronous (the Kubernetes client is), so it runs in a bounded lane of worker
+threads (bot.work) while the event loop keeps acknowledging other requests; the listeners take a
+place in the lane before the ack, and say "busy" when there is none. Results reach Slack through
+the slash command's ``response_url`` (ephemeral replies) or ``chat.postMessage``; a fault gets its own thread
 (bot.slack.threads). Whatever Slack does, the command's result is already in the store: a failed
 delivery is logged and counted, never retried forever.
 """
@@ -18,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.confirm import Pending, PendingConfirmations
 from bot.events import Published
@@ -25,8 +27,10 @@ from bot.metrics import Metrics
 from bot.pipeline import Pipeline, Unconfirmed
 from bot.slack import messages, render
 from bot.slack.client import webhook_client
+from bot.slack.middleware import Deliveries
 from bot.slack.threads import SLACK_FAILURES, Threads
-from core.store import Actor, ExperimentState, Source
+from bot.work import Admission, Lanes
+from core.store import Actor, ExperimentState, Source, StoreError
 from handlers.reply import Reply
 
 log = logging.getLogger(__name__)
@@ -56,15 +60,46 @@ class SlackFront:
         threads: Threads,
         confirmations: PendingConfirmations,
         metrics: Metrics,
+        lanes: Lanes | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.client = client
         self.threads = threads
         self.confirmations = confirmations
         self.metrics = metrics
+        self.lanes = lanes or Lanes()
+        self.deliveries = Deliveries(metrics, pipeline.store)
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+
+    # ------------------------------------------------------------ before and right after the ack
+
+    def admission(self, text: str | None = None, *, urgent: bool = False) -> Admission | None:
+        """A place for this work (a typed command's ``text``, or a button's): None when its lane is
+        full, counted, and the caller answers "busy" instead of queueing. Never blocks."""
+        lane = self.lanes.urgent if urgent else self.lanes.for_command(text or "")
+        admission = lane.admit()
+        if admission is None:
+            self.metrics.slack_busy.labels(lane.name).inc()
+            log.warning("the %s lane is full (%d places): answered busy", lane.name, lane.capacity)
+        return admission
+
+    async def busy(self, origin: Origin) -> None:
+        """For button presses, whose ack Slack does not show."""
+        await self._tell(origin, messages.BUSY)
+
+    async def first_delivery(self, key: str | None, origin: Origin) -> bool:
+        """Claim a delivery before working on it (see bot.slack.middleware.Deliveries)."""
+        if key is None:
+            return True
+        try:
+            return await self.lanes.store.run(self.deliveries.claim, key)
+        except (StoreError, SQLAlchemyError) as exc:
+            # Without the shared record a retry could run twice: do nothing, and say so.
+            log.error("cannot record a Slack delivery as seen, not running it: %s", exc.__class__.__name__)
+            await self._tell(origin, messages.NOT_RECORDED)
+            return False
 
     # ------------------------------------------------------------ entry points (after ack)
 
@@ -94,7 +129,7 @@ class SlackFront:
 
     async def _open_question(self, token: str, origin: Origin) -> Pending | None:
         """The question a button refers to, or None after telling the presser it is gone."""
-        pending = await asyncio.to_thread(self.confirmations.peek, token)
+        pending = await self.lanes.store.run(self.confirmations.peek, token)
         if pending is None:
             await self._tell(origin, messages.QUESTION_GONE)
         return pending
@@ -136,12 +171,12 @@ class SlackFront:
             if not _same_person(pending.actor, origin.actor):
                 await self._tell(origin, messages.only_asker_cancels(pending.actor.user_id))
                 return
-            taken = await asyncio.to_thread(self.confirmations.take, token)
+            taken = await self.lanes.store.run(self.confirmations.take, token)
             if taken is None:
                 await self._tell(origin, messages.QUESTION_GONE)
                 return
             why = messages.cancelled_by(origin.actor)
-            await asyncio.to_thread(
+            await self.lanes.store.run(
                 self.pipeline.withdraw,
                 taken.text,
                 actor=taken.actor,
@@ -156,9 +191,9 @@ class SlackFront:
 
         Every replica sweeps; taking a question out of the store comes first, so each expired
         question is withdrawn, audited and taken off Slack by exactly one of them."""
-        gone = await asyncio.to_thread(self.confirmations.expire)
+        gone = await self.lanes.store.run(self.confirmations.expire)
         for pending in gone:
-            await asyncio.to_thread(
+            await self.lanes.store.run(
                 self.pipeline.withdraw,
                 pending.text,
                 actor=pending.actor,
@@ -196,11 +231,13 @@ class SlackFront:
     # ------------------------------------------------------------ running
 
     async def run(
-        self, text: str, origin: Origin, *, confirmed_by: Actor | None = None
+        self, text: str, origin: Origin, *, confirmed_by: Actor | None = None, urgent: bool = False
     ) -> tuple[Reply, bool]:
-        """Run through the pipeline (whose events keep fault threads in step, see ``follow``).
-        Returns the reply and whether it was already shown (in a new fault's thread)."""
-        reply = await asyncio.to_thread(
+        """Run through the pipeline (whose events keep fault threads in step, see ``follow``), in
+        the lane the listener admitted it to. Returns the reply and whether it was already shown
+        (in a new fault's thread)."""
+        lane = self.lanes.urgent if urgent else self.lanes.for_command(text)
+        reply = await lane.run(
             self.pipeline.run,
             text,
             actor=origin.actor,
@@ -214,7 +251,7 @@ class SlackFront:
         started = [e.experiment_id for e in reply.events if e.kind == "started"]
         if not (reply.ok and started):
             return reply, False
-        experiment = await asyncio.to_thread(self.threads.load, started[0])
+        experiment = await self.lanes.store.run(self.threads.load, started[0])
         return reply, experiment is not None and experiment.thread_ts is not None
 
     def follow(self, published: Published) -> None:
@@ -230,7 +267,7 @@ class SlackFront:
     async def _follow(self, published: Published) -> None:
         event, actor = published.event, published.actor
         by = actor.user_id if actor.team_id else None
-        experiment = await asyncio.to_thread(self.threads.load, event.experiment_id)
+        experiment = await self.lanes.store.run(self.threads.load, event.experiment_id)
         if experiment is None:
             return
         if event.kind == "started":
@@ -254,17 +291,17 @@ class SlackFront:
             if not reply.ok:
                 await self._ephemeral(origin, reply)
                 return
-            experiment = await asyncio.to_thread(self.threads.load, reply.experiment_id or "")
+            experiment = await self.lanes.store.run(self.threads.load, reply.experiment_id or "")
             if not delivered and (experiment is None or experiment.thread_ts is None):
                 await self._ephemeral(origin, reply)
 
     async def _answer(self, token: str, origin: Origin, *, approved: bool) -> None:
-        pending = await asyncio.to_thread(self.confirmations.take, token)
+        pending = await self.lanes.store.run(self.confirmations.take, token)
         if pending is None:
             await self._tell(origin, messages.QUESTION_GONE)
             return
         if self.confirmations.expired(pending):
-            await asyncio.to_thread(
+            await self.lanes.store.run(
                 self.pipeline.withdraw,
                 pending.text,
                 actor=pending.actor,
@@ -277,10 +314,10 @@ class SlackFront:
             )
             return
         asker = Origin(pending.actor, pending.channel, pending.response_url)
-        reply, delivered = await self.run(pending.text, asker, confirmed_by=origin.actor)
+        reply, delivered = await self.run(pending.text, asker, confirmed_by=origin.actor, urgent=True)
         if approved and reply.outcome == "denied":
             # This approver may not; the question stays open for someone who may.
-            await asyncio.to_thread(self.confirmations.put_back, pending)
+            await self.lanes.store.run(self.confirmations.put_back, pending)
             await self._ephemeral(origin, reply)
             return
         verb = messages.approved_by(origin.actor) if approved else messages.CONFIRMED
@@ -293,7 +330,7 @@ class SlackFront:
 
     async def deliver(self, reply: Reply, origin: Origin) -> None:
         """Ephemeral replies through response_url; the rest to the channel with chat.postMessage."""
-        expires_at = await asyncio.to_thread(self._expiry, reply.experiment_id)
+        expires_at = await self.lanes.store.run(self._expiry, reply.experiment_id)
         pages = render.pages(reply, expires_at=expires_at)
         text = render.fallback_text(reply)
         if reply.ephemeral or not origin.channel:
@@ -325,7 +362,7 @@ class SlackFront:
                     return
 
     async def _ask(self, reply: Unconfirmed, text: str, origin: Origin) -> None:
-        pending = await asyncio.to_thread(
+        pending = await self.lanes.store.run(
             self.confirmations.hold,
             text=text,
             actor=origin.actor,
@@ -342,7 +379,7 @@ class SlackFront:
             )
             if posted is not None:
                 # Whichever replica withdraws it later must find the message to take the button off.
-                await asyncio.to_thread(self.confirmations.shown_as, pending, str(posted["ts"]))
+                await self.lanes.store.run(self.confirmations.shown_as, pending, str(posted["ts"]))
                 await self._tell(origin, messages.WAITING_FOR_APPROVAL)
                 return
         if origin.response_url:

@@ -1,24 +1,30 @@
 """The Bolt listeners: acknowledge at once, then hand over to SlackFront. Nothing else here.
 
-Slack gives up after 3 s, so every listener acks before any slow call; with
+Slack gives up after 3 s, so every listener acks before any slow call — and before any wait for a
+thread: a full lane is answered "busy" at once (bot.work); with
 ``process_before_response=False`` Bolt returns the ack to Slack while the rest of the listener
 (the pipeline, in a worker thread) goes on.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from slack_bolt.async_app import AsyncAck, AsyncApp
+from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
 
 from bot.lifecycle.notify import CANCEL_ACTION as SCHEDULE_CANCEL
 from bot.lifecycle.notify import POSTPONE_ACTION as SCHEDULE_POSTPONE
 from bot.lifecycle.notify import SKIP_ACTION as SCHEDULE_SKIP
 from bot.slack import messages, render
 from bot.slack.front import Origin, SlackFront
+from bot.slack.middleware import DELIVERY_KEY, Next
 from core.store import Actor
 
 COMMAND = "/mesh"
+RETRY = "meshbot_slack_retry"
 
 
 def command_origin(body: dict[str, Any]) -> Origin:
@@ -37,51 +43,106 @@ def _value(body: dict[str, Any]) -> str:
     return str((body.get("actions") or [{}])[0].get("value") or "")
 
 
-def register(app: AsyncApp, front: SlackFront) -> None:
-    @app.command(COMMAND)
-    async def on_mesh(ack: AsyncAck, body: dict[str, Any]) -> None:
-        text = str(body.get("text") or "")
-        await ack(text=messages.working_on(text), response_type="ephemeral")
-        await front.command(text, command_origin(body))
-
-    @app.action(render.ACTION_STOP)
-    async def on_stop(ack: AsyncAck, body: dict[str, Any]) -> None:
+async def _admitted(
+    ack: AsyncAck,
+    context: AsyncBoltContext,
+    front: SlackFront,
+    origin: Origin,
+    work: Callable[[], Awaitable[None]],
+    *,
+    text: str | None = None,
+    urgent: bool = False,
+) -> None:
+    """Take a place in the work's lane and ack — "busy" when there is none — then claim the
+    delivery and work. Nothing before the ack waits for a thread, a lock or the network."""
+    admission = front.admission(text, urgent=urgent)
+    if text is not None:
+        if admission is None:
+            await ack(text=messages.BUSY, response_type="ephemeral")
+            return
+        if context.get(RETRY):
+            # A retry's ack says nothing: the first delivery's may have arrived late after all.
+            await ack()
+        else:
+            await ack(text=messages.working_on(text), response_type="ephemeral")
+    else:
         await ack()
-        await front.stop_pressed(_value(body), action_origin(body))
+        if admission is None:
+            await front.busy(origin)
+            return
+    async with admission.held():
+        if await front.first_delivery(context.get(DELIVERY_KEY), origin):
+            await work()
+
+
+def register(app: AsyncApp, front: SlackFront) -> None:
+    @app.middleware
+    async def note_retries(req: AsyncBoltRequest, resp: BoltResponse, next: Next) -> BoltResponse:
+        req.context[RETRY] = bool(req.headers.get("x-slack-retry-num"))
+        await next()
+        return resp
+
+    @app.command(COMMAND)
+    async def on_mesh(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        text = str(body.get("text") or "")
+        origin = command_origin(body)
+        await _admitted(ack, context, front, origin, lambda: front.command(text, origin), text=text)
+
+    # What ends, extends or answers a question takes the urgent lane: never behind `status`.
+    @app.action(render.ACTION_STOP)
+    async def on_stop(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        origin = action_origin(body)
+        await _admitted(
+            ack, context, front, origin, lambda: front.stop_pressed(_value(body), origin), urgent=True
+        )
 
     @app.action(render.ACTION_EXTEND)
-    async def on_extend(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        await front.extend_pressed(_value(body), action_origin(body))
+    async def on_extend(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        origin = action_origin(body)
+        await _admitted(
+            ack, context, front, origin, lambda: front.extend_pressed(_value(body), origin), urgent=True
+        )
 
     @app.action(render.ACTION_CONFIRM)
-    async def on_confirm(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        await front.confirm_pressed(_value(body), action_origin(body))
+    async def on_confirm(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        origin = action_origin(body)
+        await _admitted(
+            ack, context, front, origin, lambda: front.confirm_pressed(_value(body), origin), urgent=True
+        )
 
     @app.action(render.ACTION_APPROVE)
-    async def on_approve(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        await front.approve_pressed(_value(body), action_origin(body))
+    async def on_approve(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        origin = action_origin(body)
+        await _admitted(
+            ack, context, front, origin, lambda: front.approve_pressed(_value(body), origin), urgent=True
+        )
 
     # A schedule's reminder: each button is the /mesh command a person could type instead.
     @app.action(SCHEDULE_POSTPONE)
-    async def on_postpone(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        await front.schedule_pressed(f"postpone {_value(body)}", action_origin(body))
+    async def on_postpone(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        origin = action_origin(body)
+        await _admitted(
+            ack, context, front, origin, lambda: front.schedule_pressed(f"postpone {_value(body)}", origin)
+        )
 
     @app.action(SCHEDULE_SKIP)
-    async def on_skip(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        await front.schedule_pressed(f"skip {_value(body)}", action_origin(body))
+    async def on_skip(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        origin = action_origin(body)
+        await _admitted(
+            ack, context, front, origin, lambda: front.schedule_pressed(f"skip {_value(body)}", origin)
+        )
 
     @app.action(SCHEDULE_CANCEL)
-    async def on_cancel_schedule(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
+    async def on_cancel_schedule(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        origin = action_origin(body)
         schedule_id = _value(body).partition("@")[0]
-        await front.schedule_pressed(f"unschedule {schedule_id}", action_origin(body))
+        await _admitted(
+            ack, context, front, origin, lambda: front.schedule_pressed(f"unschedule {schedule_id}", origin)
+        )
 
     @app.action(render.ACTION_CANCEL)
-    async def on_cancel(ack: AsyncAck, body: dict[str, Any]) -> None:
-        await ack()
-        await front.cancel_pressed(_value(body), action_origin(body))
+    async def on_cancel(ack: AsyncAck, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        origin = action_origin(body)
+        await _admitted(
+            ack, context, front, origin, lambda: front.cancel_pressed(_value(body), origin), urgent=True
+        )

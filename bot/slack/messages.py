@@ -19,6 +19,10 @@ WAITING_FOR_APPROVAL = "Asked the channel: another authorized person must press 
 NOT_CONFIRMED_IN_TIME = "not confirmed in time; nothing was done"
 EXPIRED = "This question expired; nothing was done."
 CONFIRMED = "Confirmed"
+BUSY = ":hourglass: meshbot is busy, try again in a moment; nothing was done."
+NOT_RECORDED = (
+    "meshbot cannot reach its database to record this request, so nothing was done; try again in a moment."
+)
 SLACK_NOT_CONFIGURED = "Slack is not configured on this meshbot (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET)."
 
 

@@ -141,3 +141,23 @@ def test_exposed_hosts_reads_hand_made_objects() -> None:
         ExposedHost("shop.test.net", "shop", "shop", ("istio-system/public",), ("cart:8080", "web"), False),
     )
     assert [e.host for e in exposed_hosts(gateways, routes, "shop")] == ["shop.test.net"]
+
+
+def _overview_calls(seed: str) -> tuple[int, int]:
+    from playground import runner
+
+    with runner.start(seed) as pg:
+        kube = for_url(pg.url)
+        try:
+            pg.hooks.requests.clear()
+            overview = mesh_overview(kube)
+            return len(pg.hooks.requests), len(overview.injection)
+        finally:
+            kube.close()
+
+
+def test_the_overview_makes_as_many_api_calls_for_six_namespaces_as_for_two() -> None:
+    small, small_namespaces = _overview_calls("large:2x2")
+    large, large_namespaces = _overview_calls("large:6x2")
+    assert (small_namespaces, large_namespaces) == (2, 6)
+    assert small == large

@@ -1,0 +1,80 @@
+"""Under load: a full lane answers "busy" at once, and ending a fault never waits behind reads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from bot.app import create_app
+from bot.pipeline import Pipeline
+from bot.slack import messages, render
+from bot.work import Lanes, LaneSizes, urgent_command
+from core.policy import Policy
+from core.store import Store
+from mesh.kube import for_url
+from playground.runner import Playground
+
+from .conftest import ROLES, SlackClient, buttons, settings_for
+from .fake_slack import FakeSlack
+
+FAULT = "fault delay 3s web-svc.emojivoto-istio for 5m"
+# status lists namespaces first; a hang there holds every status in its worker thread.
+NAMESPACES = r"^/api/v1/namespaces$"
+
+
+def test_typed_commands_that_end_or_extend_a_fault_are_urgent() -> None:
+    assert urgent_command("fault clear exp-1") and urgent_command("  fault extend exp-1 10m")
+    assert not urgent_command("status") and not urgent_command("fault delay 3s web-svc")
+
+
+def small_app(playground: Playground, store: Store, fake: FakeSlack) -> Any:
+    pipeline = Pipeline(
+        store=store, kube=for_url(playground.url), policy=Policy.model_validate({"roles": ROLES})
+    )
+    lanes = Lanes(commands=LaneSizes(workers=1, queue=1), urgent=LaneSizes(workers=1, queue=1))
+    return create_app(settings_for(fake), pipeline=pipeline, lanes=lanes)
+
+
+def test_a_full_command_lane_says_busy_at_once_and_stop_still_ends_the_fault(
+    playground: Playground, store: Store, fake_slack: FakeSlack
+) -> None:
+    with TestClient(small_app(playground, store, fake_slack)) as http:
+        slack = SlackClient(http, fake_slack)
+        slack.command(FAULT)
+        parent = fake_slack.wait_for_call("chat.postMessage", "Stop now")[0]
+        fake_slack.wait_for_call("chat.postMessage", "VirtualServices")
+        experiment_id = buttons(parent.blocks)[render.ACTION_STOP]
+
+        playground.hooks.hang_next(NAMESPACES, 2, seconds=3, method="GET")
+        held = [slack.command("status"), slack.command("status")]  # one running, one queued
+        refused = slack.command("status")
+        assert all(s.response.json()["text"] == messages.working_on("status") for s in held)
+        assert refused.response.json() == {"text": messages.BUSY, "response_type": "ephemeral"}
+
+        slack.press(render.ACTION_STOP, experiment_id, user="U0DEV1")
+        ended = fake_slack.wait_for_call("chat.update", "Ended")[0]
+        answers = fake_slack.wait_for_call("chat.postMessage", "*Control plane*", count=2)
+        # The Stop ran while both statuses were still held by the hanging API server.
+        assert all(ended.at < answer.at for answer in answers)
+        metrics = http.get("/metrics").text
+    assert 'meshbot_slack_busy_total{lane="commands"} 1.0' in metrics
+
+
+def test_fault_clear_typed_takes_the_urgent_lane_past_a_full_command_lane(
+    playground: Playground, store: Store, fake_slack: FakeSlack
+) -> None:
+    with TestClient(small_app(playground, store, fake_slack)) as http:
+        slack = SlackClient(http, fake_slack)
+        slack.command(FAULT)
+        parent = fake_slack.wait_for_call("chat.postMessage", "Stop now")[0]
+        fake_slack.wait_for_call("chat.postMessage", "VirtualServices")
+        experiment_id = buttons(parent.blocks)[render.ACTION_STOP]
+        playground.hooks.hang_next(NAMESPACES, 2, seconds=3, method="GET")
+        slack.command("status")
+        slack.command("status")
+        clear = slack.command(f"fault clear {experiment_id}")
+        assert clear.response.json()["text"] == messages.working_on(f"fault clear {experiment_id}")
+        ended = fake_slack.wait_for_call("chat.update", "Ended")[0]
+        answers = fake_slack.wait_for_call("chat.postMessage", "*Control plane*", count=2)
+        assert all(ended.at < answer.at for answer in answers)
