@@ -34,7 +34,7 @@ typecheck: venv
 	$(BIN)/mypy
 
 unit: venv debs
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 test: lint typecheck unit
 
