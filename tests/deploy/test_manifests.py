@@ -28,7 +28,7 @@ def kubectl(pg: Playground, tmp_path: Path, *args: str) -> subprocess.CompletedP
 
 
 def test_base_applies_and_runs_two_replicas_without_sidecars(playground: Playground, tmp_path: Path) -> None:
-    applied = kubectl(playground, tmp_path, "apply", "-k", str(ROOT / "deploy" / "base"), "--validate=false")
+    applied = kubectl(playground, tmp_path, "apply", "-k", str(ROOT / "deploy" / "base"))
     assert applied.returncode == 0, applied.stderr
     assert "deployment.apps/meshbot created" in applied.stdout
     with kube_client_for(playground) as api_client:
@@ -131,9 +131,7 @@ def test_dev_runs_one_replica_on_sqlite_without_pdb() -> None:
 
 @pytest.mark.parametrize("overlay", ["dev", "prod"])
 def test_overlays_apply(overlay: str, playground: Playground, tmp_path: Path) -> None:
-    applied = kubectl(
-        playground, tmp_path, "apply", "-k", str(ROOT / "deploy" / "overlays" / overlay), "--validate=false"
-    )
+    applied = kubectl(playground, tmp_path, "apply", "-k", str(ROOT / "deploy" / "overlays" / overlay))
     assert applied.returncode == 0, applied.stderr
     with kube_client_for(playground) as api_client:
         deployment = kubernetes.client.AppsV1Api(api_client).read_namespaced_deployment("meshbot", "meshbot")

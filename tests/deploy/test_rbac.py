@@ -33,8 +33,8 @@ def as_meshbot(make_meshbot: Callable[..., Meshbot], overlay: str = "deploy/over
     """The write-up's cluster with `overlay` applied by an administrator, then RBAC switched on
     and meshbot's kubeconfig holding its ServiceAccount's token."""
     mb = make_meshbot("article", leader=False)
-    # No OpenAPI in the playground yet: the server validates each object itself.
-    applied = kubectl(mb.pg, mb.tmp, "apply", "-k", str(ROOT / overlay), "--validate=false")
+    # kubectl's default validation, against the OpenAPI the playground serves, as on a cluster.
+    applied = kubectl(mb.pg, mb.tmp, "apply", "-k", str(ROOT / overlay))
     assert applied.returncode == 0, applied.stderr
     # The lifecycle leader a running replica would be: faults are refused without one.
     mb.lead_elsewhere()
