@@ -19,8 +19,8 @@ from bot.cli.run import chat_loop
 from bot.compose import build_pipeline
 from bot.lifecycle import Button, Lifecycle
 from bot.lifecycle.leadership import LeaderWatch
+from bot.settings_cli import load_settings
 from core.policy import PolicyError
-from core.settings import Settings
 from core.store import Actor, Experiment, StoreError
 from mesh.errors import MeshError
 
@@ -38,7 +38,7 @@ def demo() -> None:
     try:
         kubeconfig = playground.kubeconfig((DEMO_DIR / "kubeconfig").resolve())
         os.environ["KUBECONFIG"] = str(kubeconfig)
-        settings = Settings(
+        settings = load_settings(
             database_url=f"sqlite:///{(DEMO_DIR / 'meshbot.db').resolve()}",
             auto_migrate=True,
             installer="job",

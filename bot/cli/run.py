@@ -15,8 +15,8 @@ import typer
 from bot.cli.wait import wait_and_end
 from bot.compose import build_pipeline
 from bot.pipeline import Pipeline
+from bot.settings_cli import load_settings
 from core.policy import PolicyError
-from core.settings import Settings
 from core.store import Actor, Source, StoreError
 from handlers.reply import Reply
 from mesh.errors import MeshError
@@ -26,7 +26,7 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 def _pipeline() -> Pipeline:
     try:
-        return build_pipeline(Settings())
+        return build_pipeline(load_settings(), lazy=True)
     except (PolicyError, StoreError, MeshError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_FAILED) from None

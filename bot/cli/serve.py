@@ -11,27 +11,13 @@ from typing import Annotated
 
 import typer
 import uvicorn
-from pydantic import ValidationError
 
 from bot.compose import build_pipeline
+from bot.settings_cli import EXIT_CONFIG, load_settings
 from bot.slack.config import slack_problems
 from core.policy import PolicyError
-from core.settings import Settings
 from core.store import StoreError
 from mesh.errors import MeshError
-
-EXIT_CONFIG = 1
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        for error in exc.errors():
-            field = ".".join(str(p) for p in error["loc"])
-            # Never echo the offending input: it may be a secret.
-            typer.echo(f"error: setting {field}: {error['msg']}", err=True)
-        raise typer.Exit(EXIT_CONFIG) from None
 
 
 def serve(

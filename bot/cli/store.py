@@ -16,6 +16,7 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 from typer.core import TyperGroup
 
+from bot.settings_cli import load_settings
 from core.settings import Settings
 from core.store import (
     Actor,
@@ -119,7 +120,7 @@ def _record(store: Store, command: Sequence[str], verb: str, outcome: Outcome, m
 
 def migrate() -> None:
     """Create or upgrade the database schema to the latest revision."""
-    settings = Settings()
+    settings = load_settings()
     with _one_line_errors(settings):
         store = Store.from_url(settings.database_url, audit_key=AuditKey.from_setting(settings.audit_key))
         try:
@@ -162,7 +163,7 @@ def query(
 ) -> None:
     words = list(filters or [])
     command = ["audit", *words, *(["--format", output.value] if output != "table" else [])]
-    settings = Settings()
+    settings = load_settings()
     with _one_line_errors(settings), _opened(settings) as store:
         try:
             parsed = parse_filters(words)
@@ -237,7 +238,7 @@ def verify(
     exported = parse_head(head) if head is not None else None
     if head is not None and exported is None:
         _fail(f"cannot read --head {head!r}: expected ID:HASH as `meshbot audit head` prints it", USAGE_ERROR)
-    settings = Settings()
+    settings = load_settings()
     with _one_line_errors(settings), _opened(settings) as store:
         with store.read(snapshot=True) as session:
             report = verify_chain(session=session)
@@ -291,7 +292,7 @@ def _unkeyed_caveat(report: ChainReport, *, keyed: bool) -> str | None:
 def head() -> None:
     """Print the chain's newest row as ID:HASH (and the key's fingerprint): keep it outside the
     database, and `meshbot audit verify --head` later proves nothing up to it was cut or rewritten."""
-    settings = Settings()
+    settings = load_settings()
     with _one_line_errors(settings), _opened(settings) as store:
         with store.read() as session:
             current = read_head(session)
@@ -307,7 +308,7 @@ def prune(
 ) -> None:
     """Delete audit events older than the given age; the chain stays verifiable."""
     command = ["audit", "prune", "--older-than", older_than]
-    settings = Settings()
+    settings = load_settings()
     with _one_line_errors(settings), _opened(settings) as store:
         try:
             age = parse_duration(older_than)
