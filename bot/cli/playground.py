@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -35,6 +36,11 @@ def _serve_until_interrupted(seed: str, port: int, kubeconfig: Path) -> None:
     with playground_required():
         from playground import runner
 
+    problem = _unwritable(kubeconfig)
+    if problem:
+        # Checked before the server starts, so a mistyped path leaves nothing running behind.
+        typer.echo(f"error: cannot write the kubeconfig to {kubeconfig}: {problem}", err=True)
+        raise typer.Exit(code=2)
     try:
         playground = runner.start(seed, port=port)
     except ValueError as exc:
@@ -57,6 +63,17 @@ def _serve_until_interrupted(seed: str, port: int, kubeconfig: Path) -> None:
         pass
     finally:
         playground.stop()
+
+
+def _unwritable(path: Path) -> str | None:
+    folder = path.resolve().parent
+    if path.is_dir():
+        return "it is a folder; name a file, e.g. --kubeconfig .demo/kubeconfig"
+    if not folder.is_dir():
+        return f"the folder {folder} does not exist; create it or pick another --kubeconfig"
+    if not os.access(folder, os.W_OK):
+        return f"the folder {folder} is not writable; pick another --kubeconfig"
+    return None
 
 
 def playground(

@@ -3,10 +3,13 @@ kubeconfig files, settings, an unreachable API server; and `audit` needing no cl
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from bot.cli import app
 from tests.scenarios.conftest import NS, Meshbot
 
 FIX = "fix it, or point KUBECONFIG at a working one"
@@ -118,3 +121,26 @@ def test_a_bad_setting_names_variable_value_and_allowed_values(
     assert result.exit_code == 1
     assert result.stderr.splitlines() == expected
     assert Path(meshbot.database_url.removeprefix("sqlite:///")).read_bytes() == before
+
+
+def test_playground_refuses_a_kubeconfig_it_cannot_write_before_serving(tmp_path: Path) -> None:
+    target = tmp_path / "no" / "such" / "dir" / "kc"
+    result = CliRunner().invoke(app, ["playground", "--kubeconfig", str(target)])
+    assert result.exit_code == 2
+    assert one_line_error(result.stderr) == (
+        f"error: cannot write the kubeconfig to {target}: the folder {target.parent} does not exist; "
+        "create it or pick another --kubeconfig"
+    )
+    assert not (tmp_path / "no").exists()
+
+
+def test_version_and_help_say_what_meshbot_is() -> None:
+    runner = CliRunner()
+    version = runner.invoke(app, ["--version"])
+    assert version.exit_code == 0
+    assert re.fullmatch(r"meshbot [0-9]+\.[0-9]+\.[0-9]+\n", version.stdout)
+    helped = runner.invoke(app, ["--help"], env={"COLUMNS": "200"})
+    assert helped.exit_code == 0
+    description = helped.stdout.split("COMMAND [ARGS]...", 1)[1].lstrip(" \n")
+    assert description.startswith("meshbot: ChatOps for Istio on Kubernetes."), description
+    assert "composition" not in helped.stdout and "Typer" not in helped.stdout
