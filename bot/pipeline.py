@@ -31,7 +31,7 @@ from core.store import Actor, Outcome, Source, Store, StoreError, get_binding, r
 from handlers import VERBS
 from handlers.context import Context
 from handlers.errors import UsageError
-from handlers.parse import ParseError, words
+from handlers.parse import ParseError, did_you_mean, words
 from handlers.registry import Registered
 from handlers.reply import Reply
 from mesh.clusters import Clusters
@@ -256,13 +256,12 @@ def parse_step(pipeline: Pipeline, call: Call, after: Next) -> Reply:
     except ParseError as exc:
         return Reply.refused(str(exc), usage_error=True)
     call.ctx.words = tuple(parts)
-    call.verb, call.args = parts[0], parts[1:]
+    # Verbs in any case: phones capitalise the first word.
+    call.verb, call.args = parts[0].lower(), parts[1:]
     handler = VERBS.get(call.verb)
     if handler is None:
-        return Reply.refused(
-            f"unknown command {call.verb!r}. Commands: {', '.join(VERBS)} (try `/mesh help`)",
-            usage_error=True,
-        )
+        hint = did_you_mean(call.verb, VERBS) or f". Commands: {', '.join(VERBS)}"
+        return Reply.refused(f"unknown command {parts[0]!r}{hint} (try `/mesh help`)", usage_error=True)
     call.handler = handler
     call.command = handler.parse_args(call.args)
     _bind_cluster(pipeline, call.ctx)
