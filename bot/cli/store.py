@@ -7,6 +7,7 @@ import getpass
 import io
 import json
 import shlex
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
@@ -300,11 +301,27 @@ def head() -> None:
     typer.echo(str(current))
 
 
+def _ask_before_pruning(older_than: str) -> None:
+    # `--older-than 1s` deletes nearly the whole log: a typo must not be enough to lose it.
+    question = f"Delete every audit event older than {older_than}? This cannot be undone."
+    if not sys.stdin.isatty():
+        _fail(
+            f"audit prune deletes every audit event older than {older_than} and cannot be undone: "
+            "add --yes to do it; nothing was deleted",
+            USAGE_ERROR,
+        )
+    if not typer.confirm(question, default=False):
+        _fail("nothing was deleted", USAGE_ERROR)
+
+
 @audit_app.command("prune")
 def prune(
     older_than: Annotated[
         str, typer.Option("--older-than", help=f"Age of events to delete: {DURATION_FORMS}.")
     ],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Delete without asking (required when not at a terminal).")
+    ] = False,
 ) -> None:
     """Delete audit events older than the given age; the chain stays verifiable."""
     command = ["audit", "prune", "--older-than", older_than]
@@ -318,6 +335,8 @@ def prune(
             message = f"cannot read --older-than {older_than}: expected {DURATION_FORMS}"
             _record(store, command, "audit prune", Outcome.REFUSED, message)
             raise FilterError(message)
+        if not yes:
+            _ask_before_pruning(older_than)
         with store.write() as session:
             result = prune_events(
                 session=session,

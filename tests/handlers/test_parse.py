@@ -389,6 +389,12 @@ VERB_CASES: list[tuple[Any, str, Any]] = [
         "web-svc.ns1 host=emoji-istio.test.net gateway=emojivoto",
         expose.ExposeCommand(ref("web-svc", "ns1"), "emoji-istio.test.net", None, "emojivoto"),
     ),
+    # The Gateway named as the write-up names it is `emojivoto-gateway`, not `emojivoto-gateway-gateway`.
+    (
+        expose,
+        "web-svc.ns1 host=emoji-istio.test.net gateway=emojivoto-gateway",
+        expose.ExposeCommand(ref("web-svc", "ns1"), "emoji-istio.test.net", None, "emojivoto"),
+    ),
     (expose, "web-svc host=a.test port=8080", expose.ExposeCommand(ref("web-svc"), "a.test", 8080, None)),
     (expose, "web-svc", None),
     (expose, "host=a.test", None),
