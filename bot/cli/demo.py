@@ -10,7 +10,9 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
+from types import ModuleType
 
 import typer
 
@@ -25,7 +27,8 @@ from core.store import Actor, Experiment, StoreError
 from mesh.errors import MeshError
 
 DEMO_DIR = Path(".demo")
-DEMO_POLICY = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "policy.yaml"
+# Package data, so `pip install meshbot` has it too; deploy/demo/policy.yaml links here.
+DEMO_POLICY = resources.files("bot.cli") / "data" / "demo-policy.yaml"
 
 
 def demo() -> None:
@@ -34,6 +37,11 @@ def demo() -> None:
         from playground import runner
 
     DEMO_DIR.mkdir(exist_ok=True)
+    with resources.as_file(DEMO_POLICY) as policy_file:
+        _demo(runner, policy_file)
+
+
+def _demo(runner: ModuleType, policy_file: Path) -> None:
     playground = runner.start("article")
     try:
         kubeconfig = playground.kubeconfig((DEMO_DIR / "kubeconfig").resolve())
@@ -42,7 +50,7 @@ def demo() -> None:
             database_url=f"sqlite:///{(DEMO_DIR / 'meshbot.db').resolve()}",
             auto_migrate=True,
             installer="job",
-            policy_file=DEMO_POLICY,
+            policy_file=policy_file,
         )
         try:
             pipeline = build_pipeline(settings)

@@ -47,6 +47,9 @@ def serve(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # APScheduler logs every run of every job (the 1 s sync: two lines a second); the lifecycle
+    # logs what really happens — a fault ended, a revert failed — itself.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     app = create_app(
         settings, pipeline=pipeline, socket_mode=socket_mode, run_lifecycle=settings.lifecycle_enabled
     )
