@@ -249,6 +249,9 @@ def errors_step(pipeline: Pipeline, call: Call, after: Next) -> Reply:
         )
 
 
+SHARE_FLAG = "--share"
+
+
 def parse_step(pipeline: Pipeline, call: Call, after: Next) -> Reply:
     """Split the text once and parse it into the verb's typed command; only that travels on."""
     try:
@@ -263,9 +266,23 @@ def parse_step(pipeline: Pipeline, call: Call, after: Next) -> Reply:
         hint = did_you_mean(call.verb, VERBS) or f". Commands: {', '.join(VERBS)}"
         return Reply.refused(f"unknown command {parts[0]!r}{hint} (try `/mesh help`)", usage_error=True)
     call.handler = handler
+    # `--share` belongs to no verb: it says where a read-only answer goes, so it is taken here.
+    share = SHARE_FLAG in call.args
+    call.args = [arg for arg in call.args if arg != SHARE_FLAG]
     call.command = handler.parse_args(call.args)
+    read_only = handler.rules(call.command).read_only
+    if share and not read_only:
+        return Reply.refused(
+            f"{SHARE_FLAG} is for answers that only show something; `{call.verb}` changes the cluster "
+            f"and always answers where everyone sees it: leave {SHARE_FLAG} out",
+            usage_error=True,
+        )
     _bind_cluster(pipeline, call.ctx)
-    return after(call)
+    reply = after(call)
+    if read_only and not share and not reply.ephemeral:
+        # Looking is private unless asked: a `status` should not fill the channel.
+        reply = replace(reply, ephemeral=True)
+    return reply
 
 
 def _bind_cluster(pipeline: Pipeline, ctx: Context) -> None:
