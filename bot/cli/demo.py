@@ -77,7 +77,7 @@ def _demo(runner: ModuleType, policy_file: Path) -> None:
             pipeline.leadership.local = lifecycle
         lifecycle.start()
         try:
-            chat_loop(pipeline, Actor.cli(getpass.getuser()), channel="cli")
+            chat_loop(pipeline, Actor.cli(getpass.getuser()), channel="cli", history=DEMO_DIR / "history")
         finally:
             lifecycle.stop()
     finally:
