@@ -124,14 +124,16 @@ def test_a_bad_setting_names_variable_value_and_allowed_values(
 
 
 def test_playground_refuses_a_kubeconfig_it_cannot_write_before_serving(tmp_path: Path) -> None:
-    target = tmp_path / "no" / "such" / "dir" / "kc"
+    in_the_way = tmp_path / "kubeconfigs"
+    in_the_way.write_text("a file where a folder should be\n")
+    target = in_the_way / "no" / "such" / "dir" / "kc"
     result = CliRunner().invoke(app, ["playground", "--kubeconfig", str(target)])
     assert result.exit_code == 2
     assert one_line_error(result.stderr) == (
-        f"error: cannot write the kubeconfig to {target}: the folder {target.parent} does not exist; "
-        "create it or pick another --kubeconfig"
+        f"error: cannot write the kubeconfig to {target}: {in_the_way} is a file, not a folder; "
+        "pick another --kubeconfig"
     )
-    assert not (tmp_path / "no").exists()
+    assert in_the_way.read_text() == "a file where a folder should be\n"
 
 
 def test_version_and_help_say_what_meshbot_is() -> None:
