@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from importlib import metadata
 from typing import Annotated
 
 import typer
 
-import bot
 from bot.cli import demo as demo_cli
 from bot.cli import playground as playground_cli
 from bot.cli import reap as reap_cli
@@ -39,7 +39,8 @@ app.add_typer(store_cli.audit_app, name="audit")
 @app.command()
 def version() -> None:
     """Print meshbot's version."""
-    typer.echo(f"meshbot {bot.__version__}")
+    # The installed distribution's version: the one pip and bug reports speak of.
+    typer.echo(f"meshbot {metadata.version('meshbot')}")
 
 
 def _print_version(asked: bool) -> None:
