@@ -13,7 +13,7 @@ from core.settings import Settings
 from core.store import AuditKey, open_store
 from mesh.clusters import Clusters
 from mesh.install import Installer, IstioctlInstaller, JobInstaller
-from mesh.kube import Kube
+from mesh.kube import Kube, LazyKube
 from mesh.prometheus import Prometheus
 
 
@@ -55,8 +55,12 @@ def clusters_of(policy: Policy, settings: Settings) -> Clusters:
     return Clusters(policy.clusters, default=policy.default_cluster, context=settings.kube_context)
 
 
-def build_pipeline(settings: Settings) -> Pipeline:
-    """Raises PolicyError, StoreError or MeshError with one line saying what to fix."""
+def build_pipeline(settings: Settings, *, lazy: bool = False) -> Pipeline:
+    """Raises PolicyError, StoreError or MeshError with one line saying what to fix.
+
+    ``lazy``: connect to the default cluster when a command first needs it (a one-shot CLI,
+    where ``audit`` must work without a cluster); otherwise now, so a long-running service with a
+    broken configuration says so at start-up."""
     policy = load_policy(settings.policy_file)
     store = open_store(
         settings.database_url,
@@ -65,8 +69,7 @@ def build_pipeline(settings: Settings) -> Pipeline:
     )
     clusters = clusters_of(policy, settings)
     try:
-        # The default cluster is connected now, so a broken configuration says so at start-up.
-        kube = clusters.kube()
+        kube: Kube = LazyKube(clusters.kube) if lazy else clusters.kube()
     except BaseException:
         store.dispose()
         raise

@@ -31,7 +31,7 @@ from core.store import Actor, Outcome, Source, Store, StoreError, get_binding, r
 from handlers import VERBS
 from handlers.context import Context
 from handlers.errors import UsageError
-from handlers.parse import ParseError, words
+from handlers.parse import ParseError, did_you_mean, words
 from handlers.registry import Registered
 from handlers.reply import Reply
 from mesh.clusters import Clusters
@@ -253,6 +253,9 @@ def errors_step(pipeline: Pipeline, call: Call, after: Next) -> Reply:
         )
 
 
+SHARE_FLAG = "--share"
+
+
 def parse_step(pipeline: Pipeline, call: Call, after: Next) -> Reply:
     """Split the text once and parse it into the verb's typed command; only that travels on."""
     try:
@@ -260,17 +263,30 @@ def parse_step(pipeline: Pipeline, call: Call, after: Next) -> Reply:
     except ParseError as exc:
         return Reply.refused(str(exc), usage_error=True)
     call.ctx.words = tuple(parts)
-    call.verb, call.args = parts[0], parts[1:]
+    # Verbs in any case: phones capitalise the first word.
+    call.verb, call.args = parts[0].lower(), parts[1:]
     handler = VERBS.get(call.verb)
     if handler is None:
+        hint = did_you_mean(call.verb, VERBS) or f". Commands: {', '.join(VERBS)}"
+        return Reply.refused(f"unknown command {parts[0]!r}{hint} (try `/mesh help`)", usage_error=True)
+    call.handler = handler
+    # `--share` belongs to no verb: it says where a read-only answer goes, so it is taken here.
+    share = SHARE_FLAG in call.args
+    call.args = [arg for arg in call.args if arg != SHARE_FLAG]
+    call.command = handler.parse_args(call.args)
+    read_only = handler.rules(call.command).read_only
+    if share and not read_only:
         return Reply.refused(
-            f"unknown command {call.verb!r}. Commands: {', '.join(VERBS)} (try `/mesh help`)",
+            f"{SHARE_FLAG} is for answers that only show something; `{call.verb}` changes the cluster "
+            f"and always answers where everyone sees it: leave {SHARE_FLAG} out",
             usage_error=True,
         )
-    call.handler = handler
-    call.command = handler.parse_args(call.args)
     _bind_cluster(pipeline, call.ctx)
-    return after(call)
+    reply = after(call)
+    if read_only and not share and not reply.ephemeral:
+        # Looking is private unless asked: a `status` should not fill the channel.
+        reply = replace(reply, ephemeral=True)
+    return reply
 
 
 def _bind_cluster(pipeline: Pipeline, ctx: Context) -> None:

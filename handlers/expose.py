@@ -13,7 +13,7 @@ from handlers.errors import UsageError
 from handlers.reply import Reply
 from handlers.verb import Access, Namespace
 from mesh.errors import NotFound
-from mesh.expose import ExposeOptionError, HostTaken, expose
+from mesh.expose import ExposeOptionError, HostTaken, expose, name_for_gateway
 
 VERB = "expose"
 HELP = "route a host through the ingress gateway to a service (Gateway + VirtualService)"
@@ -45,7 +45,9 @@ def parse_args(args: list[str]) -> ExposeCommand:
         port = None
         if "port" in opts:
             port = parse.whole_number(opts["port"], what="port", low=1, high=65535)
-        name = parse.name(opts["gateway"], what="gateway name") if "gateway" in opts else None
+        name = None
+        if "gateway" in opts:
+            name = name_for_gateway(parse.name(opts["gateway"], what="gateway name"))
     except parse.ParseError as exc:
         raise UsageError(str(exc), USAGE) from None
     return ExposeCommand(service, host, port, name)

@@ -99,19 +99,23 @@ class ClearCommand:
 FaultCommand = StartCommand | ListCommand | ExtendCommand | ClearCommand
 
 
+ACTIONS = ("delay", "abort", "list", "extend", "clear")
+_BARE_NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
+
+
 def parse_args(args: list[str]) -> FaultCommand:
     try:
         return _parse(args)
     except parse.ParseError as exc:
         # Show the form of the action that was attempted, not all five.
-        form = FORMS.get(args[0], USAGE) if args else USAGE
+        form = FORMS.get(args[0].lower(), USAGE) if args else USAGE
         raise UsageError(str(exc), form) from None
 
 
 def _parse(args: list[str]) -> FaultCommand:
     if not args:
         raise parse.ParseError("say what to do: delay, abort, list, extend or clear")
-    action, rest = args[0], args[1:]
+    action, rest = args[0].lower(), args[1:]
     if action == "delay":
         return _parse_start("delay", rest)
     if action == "abort":
@@ -135,7 +139,8 @@ def _parse(args: list[str]) -> FaultCommand:
         if rest[0].startswith("exp-"):
             return ClearCommand(experiment_id=_experiment_id(rest[0]))
         return ClearCommand(service=parse.service_word(rest[0], namespace_flag))
-    raise parse.ParseError(f"unknown fault action {action!r}: use delay, abort, list, extend or clear")
+    hint = parse.did_you_mean(action, ACTIONS) or ": use delay, abort, list, extend or clear"
+    raise parse.ParseError(f"unknown fault action {action!r}{hint}")
 
 
 def _experiment_id(word: str) -> str:
@@ -170,9 +175,7 @@ def _parse_start(kind: Literal["delay", "abort"], args: list[str]) -> StartComma
         raise parse.ParseError("give one percentage")
     percentage = parse.percentage(percentages[0]) if percentages else 100.0
     args = [a for a in args if a not in percentages]
-    if len(args) != 2:
-        what = "a delay" if kind == "delay" else "an HTTP status or gRPC code"
-        raise parse.ParseError(f"fault {kind} needs {what} and a service")
+    _two_words(kind, args)
     amount, service_word = args
     service = parse.service_word(service_word, namespace_flag)
     if kind == "delay":
@@ -210,6 +213,26 @@ def _parse_start(kind: Literal["delay", "abort"], args: list[str]) -> StartComma
         headers=headers,
         percentage_given=bool(percentages),
     )
+
+
+def _two_words(kind: str, args: list[str]) -> None:
+    """What remains must be `<amount> <service>`; otherwise name the word that is out of place."""
+    what = "a delay like 3s" if kind == "delay" else "an HTTP status like 500 or a gRPC code"
+    if not args:
+        raise parse.ParseError(f"fault {kind} needs {what} and a service")
+    if len(args) == 1:
+        raise parse.ParseError(f"fault {kind} needs {what} and a service; only {args[0]!r} was given")
+    if len(args) == 2:
+        return
+    # A bare number after the amount is a percentage without its `%`.
+    bare = next((a for a in args[1:] if _BARE_NUMBER.fullmatch(a)), None)
+    if bare is not None:
+        raise parse.ParseError(f"{bare!r} looks like a percentage: write {bare}%")
+    extra = args[2]
+    hint = parse.did_you_mean(extra, ("for",)) or (
+        ": after the service only a percentage (50%), `for <duration>` and header=<name>:<value> may follow"
+    )
+    raise parse.ParseError(f"unexpected word {extra!r} after the service {args[1]}{hint}")
 
 
 def handle(command: FaultCommand, ctx: Context) -> Reply:

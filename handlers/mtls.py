@@ -40,7 +40,11 @@ def parse_args(args: list[str]) -> MtlsCommand:
                 raise parse.ParseError(f"mtls {args[0]} needs exactly one namespace")
             return MtlsCommand(parse.name(args[1], what="namespace"), args[0].upper())
         if len(args) > 1:
-            raise parse.ParseError("mtls shows one namespace at a time")
+            hint = parse.did_you_mean(args[0], MODES)
+            raise parse.ParseError(
+                f"{args[0]!r} is not an mTLS mode{hint}: set one with `mtls {'|'.join(MODES)} <namespace>`, "
+                "or show one namespace with `mtls <namespace>`"
+            )
         return MtlsCommand(parse.name(args[0], what="namespace") if args else None, None)
     except parse.ParseError as exc:
         raise UsageError(str(exc), USAGE) from None

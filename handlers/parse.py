@@ -6,8 +6,10 @@ wrong and the verb adds the right form.
 
 from __future__ import annotations
 
+import difflib
 import re
 import shlex
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from core.durations import DurationError as ParseError
@@ -30,6 +32,12 @@ def words(text: str) -> list[str]:
         return shlex.split(text, posix=True)
     except ValueError as exc:
         raise ParseError(f"cannot read the command: {exc} (check the quotes)") from None
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """` — did you mean `x`?` for the nearest choice to a typo, or nothing when none is near."""
+    close = difflib.get_close_matches(word.lower(), list(choices), n=1, cutoff=0.6)
+    return f" — did you mean `{close[0]}`?" if close else ""
 
 
 def percentage(text: str) -> float:
@@ -84,9 +92,9 @@ def options(args: list[str], known: set[str]) -> tuple[dict[str, str], list[str]
         key, sep, value = arg.partition("=")
         if sep and key.isidentifier():
             if key not in known:
-                raise ParseError(
-                    f"unknown option {key}=; known options: {', '.join(sorted(known)) or 'none'}"
-                )
+                listed = f"; known options: {', '.join(sorted(known)) or 'none'}"
+                hint = did_you_mean(f"{key}=", {f"{k}=" for k in known}) or listed
+                raise ParseError(f"unknown option {key}={hint}")
             if key in found:
                 raise ParseError(f"option {key}= given twice")
             found[key] = value
@@ -102,7 +110,8 @@ def flags(args: list[str], known: set[str]) -> tuple[set[str], list[str]]:
     for arg in args:
         if arg.startswith("--"):
             if arg not in known:
-                raise ParseError(f"unknown flag {arg}; known flags: {', '.join(sorted(known)) or 'none'}")
+                hint = did_you_mean(arg, known) or f"; known flags: {', '.join(sorted(known)) or 'none'}"
+                raise ParseError(f"unknown flag {arg}{hint}")
             found.add(arg)
         else:
             rest.append(arg)
@@ -133,8 +142,17 @@ def service_ref(args: list[str]) -> tuple[ServiceRef | None, list[str]]:
     return (ServiceRef("", namespace) if namespace else None), rest
 
 
+# What Kubernetes DNS appends to `<service>.<namespace>`: people paste the whole name.
+_SERVICE_DNS_SUFFIXES = (".svc.cluster.local", ".svc")
+
+
 def service_word(word: str, namespace_flag: ServiceRef | None) -> ServiceRef:
-    """`web-svc` or `web-svc.emojivoto-istio` (with `-n` as an alternative for the namespace)."""
+    """`web-svc`, `web-svc.emojivoto-istio` or its FQDN `web-svc.emojivoto-istio.svc.cluster.local`
+    (with `-n` as an alternative for the namespace)."""
+    for suffix in _SERVICE_DNS_SUFFIXES:
+        if word.endswith(suffix) and word.count(".") == suffix.count(".") + 1:
+            word = word.removesuffix(suffix)
+            break
     service, dot, namespace = word.partition(".")
     service = name(service, what="service")
     if dot:

@@ -67,7 +67,25 @@ def from_api(exc: ApiException, doing: str) -> MeshError:
 
 
 def from_transport(exc: Urllib3Error | OSError, doing: str) -> Unavailable:
-    return Unavailable(f"{doing}: the Kubernetes API server is unreachable ({exc.__class__.__name__})")
+    why = exc.__class__.__name__
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, BaseException):
+        # MaxRetryError wraps what really happened (refused, timed out, name not resolved).
+        why = reason.__class__.__name__
+    return Unavailable(
+        f"{doing}: the Kubernetes API server{_url_of(exc)} is unreachable ({why}); check that it runs "
+        "and that the kubeconfig's server URL is right"
+    )
+
+
+def _url_of(exc: Urllib3Error | OSError) -> str:
+    """` at <scheme>://<host>:<port>` when urllib3 says which server it tried, else nothing."""
+    pool = getattr(exc, "pool", None)
+    host = getattr(pool, "host", None)
+    if pool is None or not host:
+        return ""
+    port = getattr(pool, "port", None)
+    return f" at {getattr(pool, 'scheme', 'https')}://{host}" + (f":{port}" if port else "")
 
 
 @contextmanager

@@ -55,6 +55,13 @@ def gateway_name(name: str) -> str:
     return f"{name}{_GATEWAY_SUFFIX}"
 
 
+def name_for_gateway(gateway: str) -> str:
+    """The name behind a Gateway's: people name the Gateway they want (`emojivoto-gateway`, as the
+    write-up calls it), which must not become `emojivoto-gateway-gateway`."""
+    base = gateway.removesuffix(_GATEWAY_SUFFIX)
+    return base or gateway
+
+
 def _metadata(name: str, namespace: str) -> Manifest:
     return {"name": name, "namespace": namespace, "labels": {MANAGED_BY: MESHBOT}}
 

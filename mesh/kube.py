@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import kubernetes.client
 import kubernetes.config
+import yaml
 from kubernetes.config.config_exception import ConfigException
 
 from mesh.errors import MeshError
@@ -54,27 +57,109 @@ class Kube:
         self.api_client.close()
 
 
+class LazyKube(Kube):
+    """A Kube that connects when first used, so commands that never touch the cluster (``audit``,
+    ``help``) work without one, and the others say what is wrong with it as their answer."""
+
+    def __init__(self, connect: Callable[[], Kube], *, timeout: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+        self._connect = connect
+        self._connected: Kube | None = None
+        self._lock = threading.Lock()
+        self.timeout = timeout
+
+    @property
+    def api_client(self) -> kubernetes.client.ApiClient:
+        with self._lock:
+            if self._connected is None:
+                self._connected = self._connect()
+            return self._connected.api_client
+
+    @api_client.setter
+    def api_client(self, value: kubernetes.client.ApiClient) -> None:
+        with self._lock:
+            self._connected = Kube(value, self.timeout)
+
+    def close(self) -> None:
+        with self._lock:
+            connected, self._connected = self._connected, None
+        if connected is not None:
+            connected.close()
+
+
 def connect(*, kubeconfig: str | Path | None = None, context: str | None = None) -> Kube:
     """A client for the configured cluster: an explicit kubeconfig, $KUBECONFIG, ~/.kube/config,
-    or the in-cluster service account, in that order."""
+    or the in-cluster service account, in that order. Raises MeshError with one line naming the
+    files it looked at and what to do."""
     configuration = kubernetes.client.Configuration()
-    path = kubeconfig or os.environ.get("KUBECONFIG")
-    default_path = Path.home() / ".kube" / "config"
-    try:
-        if path or default_path.exists():
-            kubernetes.config.load_kube_config(
-                config_file=str(path or default_path),
-                context=context,
-                client_configuration=configuration,
-            )
-        else:
-            kubernetes.config.load_incluster_config(client_configuration=configuration)
-    except ConfigException as exc:
-        raise MeshError(f"cannot load the Kubernetes configuration: {exc}") from None
-    except FileNotFoundError as exc:
-        raise MeshError(f"cannot load the Kubernetes configuration: {exc.filename} not found") from None
+    source = _kubeconfig_source(kubeconfig)
+    if source is None:
+        _load_in_cluster(configuration)
+    else:
+        _load_kubeconfig(configuration, source, context)
     configuration.connection_pool_maxsize = CONNECTION_POOL_SIZE
     return Kube(kubernetes.client.ApiClient(configuration))
+
+
+def _kubeconfig_source(kubeconfig: str | Path | None) -> tuple[str, list[Path]] | None:
+    """Where the kubeconfig comes from (a phrase naming it, its files), or None for in-cluster."""
+    env = os.environ.get("KUBECONFIG")
+    if kubeconfig and str(kubeconfig) != env:
+        return f"kubeconfig {kubeconfig}", [Path(kubeconfig)]
+    if env:
+        # KUBECONFIG may list several files, as kubectl reads it.
+        return f"KUBECONFIG={env}", [Path(p) for p in env.split(os.pathsep) if p]
+    default_path = Path.home() / ".kube" / "config"
+    if default_path.exists():
+        return f"kubeconfig {default_path}", [default_path]
+    return None
+
+
+def _load_in_cluster(configuration: kubernetes.client.Configuration) -> None:
+    if not os.environ.get("KUBERNETES_SERVICE_HOST"):
+        raise MeshError(
+            f"no kubeconfig found (KUBECONFIG unset, {Path.home() / '.kube' / 'config'} missing) and not "
+            "running in a pod: set KUBECONFIG to a kubeconfig file, or try `meshbot demo` for a playground"
+        )
+    try:
+        kubernetes.config.load_incluster_config(client_configuration=configuration)
+    except ConfigException as exc:
+        raise MeshError(
+            f"running in a pod, but its service account cannot be read ({exc}): "
+            "mount the service account token (automountServiceAccountToken) or set KUBECONFIG"
+        ) from None
+
+
+def _load_kubeconfig(
+    configuration: kubernetes.client.Configuration, source: tuple[str, list[Path]], context: str | None
+) -> None:
+    where, paths = source
+    fix = "fix it, or point KUBECONFIG at a working one (`kubectl config view` reads the same files)"
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise MeshError(f"{where}: no such file {', '.join(missing)}; {fix}")
+    try:
+        kubernetes.config.load_kube_config(
+            config_file=os.pathsep.join(str(p) for p in paths),
+            context=context,
+            client_configuration=configuration,
+        )
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise MeshError(f"{where} is not valid YAML{at}; {fix}") from None
+    except ConfigException as exc:
+        raise MeshError(f"{where}: {_one_line(exc)}; {fix}") from None
+    except (OSError, ValueError, TypeError, AttributeError, KeyError) as exc:
+        # A YAML file that is not a kubeconfig (a list, a string, a field of the wrong type) fails
+        # deep inside the loader with whatever Python error it met first.
+        raise MeshError(
+            f"{where} is not a usable kubeconfig ({exc.__class__.__name__}: {_one_line(exc)}); {fix}"
+        ) from None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def for_url(url: str, *, token: str | None = None) -> Kube:

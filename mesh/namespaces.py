@@ -34,3 +34,17 @@ def require_service(kube: Kube, namespace: str, service: str) -> V1Service:
         there = f"services there: {', '.join(names)}" if names else "it has no services (does it exist?)"
         raise NotFound(f"there is no service {service} in namespace {namespace}; {there}") from None
     return found
+
+
+def names_to_complete(kube: Kube) -> list[str]:
+    """Every namespace, and every service as `<service>` and `<service>.<namespace>`: what a
+    person types after a verb (for the prompt's completion)."""
+    with calling("listing namespaces and services"):
+        namespaces = kube.core.list_namespace(_request_timeout=kube.timeout)
+        services = kube.core.list_service_for_all_namespaces(_request_timeout=kube.timeout)
+    names = {str(n.metadata.name) for n in namespaces.items if n.metadata and n.metadata.name}
+    for service in services.items:
+        if service.metadata and service.metadata.name:
+            names.add(str(service.metadata.name))
+            names.add(f"{service.metadata.name}.{service.metadata.namespace}")
+    return sorted(names)

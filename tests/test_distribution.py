@@ -58,6 +58,7 @@ PACKAGES = ("core", "mesh", "domain", "handlers", "bot", "migrations")
 
 def test_wheel_has_meshbot(wheel_files: list[str]) -> None:
     assert "bot/cli/__init__.py" in wheel_files
+    assert "bot/cli/data/demo-policy.yaml" in wheel_files  # `meshbot demo` after `pip install`
     assert {name.split("/")[0] for name in wheel_files if not name.startswith("meshbot-")} == set(PACKAGES)
 
 

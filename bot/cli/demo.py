@@ -10,7 +10,9 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Sequence
+from importlib import resources
 from pathlib import Path
+from types import ModuleType
 
 import typer
 
@@ -19,13 +21,14 @@ from bot.cli.run import chat_loop
 from bot.compose import build_pipeline
 from bot.lifecycle import Button, Lifecycle
 from bot.lifecycle.leadership import LeaderWatch
+from bot.settings_cli import load_settings
 from core.policy import PolicyError
-from core.settings import Settings
 from core.store import Actor, Experiment, StoreError
 from mesh.errors import MeshError
 
 DEMO_DIR = Path(".demo")
-DEMO_POLICY = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "policy.yaml"
+# Package data, so `pip install meshbot` has it too; deploy/demo/policy.yaml links here.
+DEMO_POLICY = resources.files("bot.cli") / "data" / "demo-policy.yaml"
 
 
 def demo() -> None:
@@ -34,15 +37,20 @@ def demo() -> None:
         from playground import runner
 
     DEMO_DIR.mkdir(exist_ok=True)
+    with resources.as_file(DEMO_POLICY) as policy_file:
+        _demo(runner, policy_file)
+
+
+def _demo(runner: ModuleType, policy_file: Path) -> None:
     playground = runner.start("article")
     try:
         kubeconfig = playground.kubeconfig((DEMO_DIR / "kubeconfig").resolve())
         os.environ["KUBECONFIG"] = str(kubeconfig)
-        settings = Settings(
+        settings = load_settings(
             database_url=f"sqlite:///{(DEMO_DIR / 'meshbot.db').resolve()}",
             auto_migrate=True,
             installer="job",
-            policy_file=DEMO_POLICY,
+            policy_file=policy_file,
         )
         try:
             pipeline = build_pipeline(settings)
@@ -69,7 +77,7 @@ def demo() -> None:
             pipeline.leadership.local = lifecycle
         lifecycle.start()
         try:
-            chat_loop(pipeline, Actor.cli(getpass.getuser()), channel="cli")
+            chat_loop(pipeline, Actor.cli(getpass.getuser()), channel="cli", history=DEMO_DIR / "history")
         finally:
             lifecycle.stop()
     finally:

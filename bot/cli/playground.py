@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -35,6 +36,11 @@ def _serve_until_interrupted(seed: str, port: int, kubeconfig: Path) -> None:
     with playground_required():
         from playground import runner
 
+    problem = _unwritable(kubeconfig)
+    if problem:
+        # Checked before the server starts, so a mistyped path leaves nothing running behind.
+        typer.echo(f"error: cannot write the kubeconfig to {kubeconfig}: {problem}", err=True)
+        raise typer.Exit(code=2)
     try:
         playground = runner.start(seed, port=port)
     except ValueError as exc:
@@ -43,7 +49,12 @@ def _serve_until_interrupted(seed: str, port: int, kubeconfig: Path) -> None:
     except OSError as exc:
         typer.echo(f"error: cannot listen on 127.0.0.1:{port}: {exc.strerror}", err=True)
         raise typer.Exit(code=1) from None
-    path = playground.kubeconfig(kubeconfig.resolve())
+    try:
+        path = playground.kubeconfig(kubeconfig.resolve())
+    except OSError as exc:
+        playground.stop()
+        typer.echo(f"error: cannot write the kubeconfig to {kubeconfig}: {exc.strerror}", err=True)
+        raise typer.Exit(code=1) from None
     typer.echo(f"playground ({seed}) serving the Kubernetes API at {playground.url}")
     typer.echo(f"kubeconfig written to {path}; try:")
     typer.echo(f"  export KUBECONFIG={path}")
@@ -57,6 +68,18 @@ def _serve_until_interrupted(seed: str, port: int, kubeconfig: Path) -> None:
         pass
     finally:
         playground.stop()
+
+
+def _unwritable(path: Path) -> str | None:
+    """Why the kubeconfig cannot be written (missing folders are created), or None."""
+    if path.is_dir():
+        return "it is a folder; name a file, e.g. --kubeconfig .demo/kubeconfig"
+    existing = next(p for p in path.resolve().parents if p.exists())
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder; pick another --kubeconfig"
+    if not os.access(existing, os.W_OK):
+        return f"the folder {existing} is not writable; pick another --kubeconfig"
+    return None
 
 
 def playground(

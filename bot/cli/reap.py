@@ -17,6 +17,7 @@ import typer
 
 from bot.compose import clusters_of
 from bot.lifecycle.reaper import reap as reap_pass
+from bot.settings_cli import load_settings
 from core.durations import DurationError, duration
 from core.policy import PolicyError, load_policy
 from core.settings import Settings
@@ -60,7 +61,7 @@ def reap(
     except DurationError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
-    settings = Settings()
+    settings = load_settings()
     try:
         kube = connect_cluster(settings, cluster)
     except (PolicyError, MeshError) as exc:

@@ -15,21 +15,31 @@ from typing import Annotated, Literal
 
 import typer
 
+from bot.cli.prompt import (
+    LineReader,
+    MeshCompleter,
+    is_terminal,
+    messages_above,
+    plain_reader,
+    terminal_reader,
+)
 from bot.cli.wait import interruptible, wait_and_end
 from bot.compose import build_pipeline
 from bot.pipeline import Pipeline
+from bot.settings_cli import load_settings
 from core.policy import PolicyError
-from core.settings import Settings
 from core.store import Actor, Source, StoreError
+from handlers import VERBS
 from handlers.reply import Reply, reply_data
 from mesh.errors import MeshError
+from mesh.namespaces import names_to_complete
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def _pipeline() -> Pipeline:
     try:
-        return build_pipeline(Settings())
+        return build_pipeline(load_settings(), lazy=True)
     except (PolicyError, StoreError, MeshError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_FAILED) from None
@@ -123,20 +133,40 @@ def chat(
     channel: Annotated[str, typer.Option(help="The channel whose default namespace applies.")] = "cli",
 ) -> None:
     """An interactive /mesh prompt: one command per line; `exit` or Ctrl-D to leave."""
-    chat_loop(_pipeline(), Actor.cli(user or getpass.getuser()), channel)
+    chat_loop(
+        _pipeline(), Actor.cli(user or getpass.getuser()), channel, history=Path.home() / ".meshbot_history"
+    )
 
 
-def chat_loop(pipeline: Pipeline, actor: Actor, channel: str) -> None:
+def chat_loop(
+    pipeline: Pipeline,
+    actor: Actor,
+    channel: str,
+    *,
+    history: Path | None = None,
+    read: LineReader | None = None,
+) -> None:
+    """One command per line until `exit` or end of input. ``read``: where lines come from (a
+    prompt with history and completion at a terminal, plain lines otherwise)."""
+    if read is None:
+        read = terminal_reader(completer_for(pipeline), history) if is_terminal() else plain_reader
     typer.echo("meshbot chat — type `help` for commands, `exit` to leave.")
-    while True:
-        try:
-            line = input("mesh> ").strip()
-        except (EOFError, KeyboardInterrupt):
-            typer.echo("")
-            break
-        if line in ("exit", "quit"):
-            break
-        if not line:
-            continue
-        reply = pipeline.run(line, actor=actor, source=Source.CLI, channel=channel, on_progress=typer.echo)
-        _print(reply)
+    with messages_above(read):
+        while True:
+            try:
+                line = read().strip()
+            except (EOFError, KeyboardInterrupt):
+                typer.echo("")
+                break
+            if line in ("exit", "quit"):
+                break
+            if not line:
+                continue
+            reply = pipeline.run(
+                line, actor=actor, source=Source.CLI, channel=channel, on_progress=typer.echo
+            )
+            _print(reply)
+
+
+def completer_for(pipeline: Pipeline) -> MeshCompleter:
+    return MeshCompleter(VERBS, lambda: names_to_complete(pipeline.kube))

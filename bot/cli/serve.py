@@ -12,28 +12,15 @@ from typing import Annotated
 
 import typer
 import uvicorn
-from pydantic import ValidationError
 
 from bot.compose import build_pipeline
+from bot.settings_cli import EXIT_CONFIG, load_settings
 from bot.slack.config import slack_problems
 from core.policy import PolicyError
-from core.settings import Settings
 from core.store import StoreError
 from mesh.errors import MeshError
 
-EXIT_CONFIG = 1
 SWITCH_INTERVAL_SECONDS = 0.0005
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        for error in exc.errors():
-            field = ".".join(str(p) for p in error["loc"])
-            # Never echo the offending input: it may be a secret.
-            typer.echo(f"error: setting {field}: {error['msg']}", err=True)
-        raise typer.Exit(EXIT_CONFIG) from None
 
 
 def serve(
@@ -63,6 +50,9 @@ def serve(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(EXIT_CONFIG) from None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # APScheduler logs every run of every job (the 1 s sync: two lines a second); the lifecycle
+    # logs what really happens — a fault ended, a revert failed — itself.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     app = create_app(
         settings, pipeline=pipeline, socket_mode=socket_mode, run_lifecycle=settings.lifecycle_enabled
     )

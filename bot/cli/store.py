@@ -7,6 +7,7 @@ import getpass
 import io
 import json
 import shlex
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from enum import StrEnum
@@ -16,6 +17,7 @@ import typer
 from sqlalchemy.exc import SQLAlchemyError
 from typer.core import TyperGroup
 
+from bot.settings_cli import load_settings
 from core.settings import Settings
 from core.store import (
     Actor,
@@ -119,7 +121,7 @@ def _record(store: Store, command: Sequence[str], verb: str, outcome: Outcome, m
 
 def migrate() -> None:
     """Create or upgrade the database schema to the latest revision."""
-    settings = Settings()
+    settings = load_settings()
     with _one_line_errors(settings):
         store = Store.from_url(settings.database_url, audit_key=AuditKey.from_setting(settings.audit_key))
         try:
@@ -162,7 +164,7 @@ def query(
 ) -> None:
     words = list(filters or [])
     command = ["audit", *words, *(["--format", output.value] if output != "table" else [])]
-    settings = Settings()
+    settings = load_settings()
     with _one_line_errors(settings), _opened(settings) as store:
         try:
             parsed = parse_filters(words)
@@ -237,7 +239,7 @@ def verify(
     exported = parse_head(head) if head is not None else None
     if head is not None and exported is None:
         _fail(f"cannot read --head {head!r}: expected ID:HASH as `meshbot audit head` prints it", USAGE_ERROR)
-    settings = Settings()
+    settings = load_settings()
     with _one_line_errors(settings), _opened(settings) as store:
         with store.read(snapshot=True) as session:
             report = verify_chain(session=session)
@@ -291,7 +293,7 @@ def _unkeyed_caveat(report: ChainReport, *, keyed: bool) -> str | None:
 def head() -> None:
     """Print the chain's newest row as ID:HASH (and the key's fingerprint): keep it outside the
     database, and `meshbot audit verify --head` later proves nothing up to it was cut or rewritten."""
-    settings = Settings()
+    settings = load_settings()
     with _one_line_errors(settings), _opened(settings) as store:
         with store.read() as session:
             current = read_head(session)
@@ -299,15 +301,31 @@ def head() -> None:
     typer.echo(str(current))
 
 
+def _ask_before_pruning(older_than: str) -> None:
+    # `--older-than 1s` deletes nearly the whole log: a typo must not be enough to lose it.
+    question = f"Delete every audit event older than {older_than}? This cannot be undone."
+    if not sys.stdin.isatty():
+        _fail(
+            f"audit prune deletes every audit event older than {older_than} and cannot be undone: "
+            "add --yes to do it; nothing was deleted",
+            USAGE_ERROR,
+        )
+    if not typer.confirm(question, default=False):
+        _fail("nothing was deleted", USAGE_ERROR)
+
+
 @audit_app.command("prune")
 def prune(
     older_than: Annotated[
         str, typer.Option("--older-than", help=f"Age of events to delete: {DURATION_FORMS}.")
     ],
+    yes: Annotated[
+        bool, typer.Option("--yes", help="Delete without asking (required when not at a terminal).")
+    ] = False,
 ) -> None:
     """Delete audit events older than the given age; the chain stays verifiable."""
     command = ["audit", "prune", "--older-than", older_than]
-    settings = Settings()
+    settings = load_settings()
     with _one_line_errors(settings), _opened(settings) as store:
         try:
             age = parse_duration(older_than)
@@ -317,6 +335,8 @@ def prune(
             message = f"cannot read --older-than {older_than}: expected {DURATION_FORMS}"
             _record(store, command, "audit prune", Outcome.REFUSED, message)
             raise FilterError(message)
+        if not yes:
+            _ask_before_pruning(older_than)
         with store.write() as session:
             result = prune_events(
                 session=session,

@@ -14,8 +14,8 @@ from bot.compose import build_pipeline
 from bot.lifecycle import Lifecycle
 from bot.lifecycle.leadership import LeaderWatch
 from bot.lifecycle.notify import LogNotifier
+from bot.settings_cli import load_settings
 from core.policy import PolicyError
-from core.settings import Settings
 from core.store import StoreError
 from mesh.errors import MeshError
 
@@ -23,7 +23,7 @@ from mesh.errors import MeshError
 def lifecycle() -> None:
     """Run the experiment lifecycle until SIGTERM or Ctrl-C (leader election per MESHBOT_LEADER_ELECTION)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    settings = Settings()
+    settings = load_settings()
     try:
         pipeline = build_pipeline(settings)
     except (PolicyError, StoreError, MeshError) as exc:

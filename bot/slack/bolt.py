@@ -13,6 +13,18 @@ from bot.slack.front import SlackFront
 from bot.slack.middleware import Deduplicate, RequestLog
 
 
+class _TokenFromClient(logging.Filter):
+    """Drops Bolt's start-up warning that the token "will be unused": Bolt reads SLACK_BOT_TOKEN
+    from the environment by itself, and the client it is given was built from that same token."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "`token` will be unused" not in record.getMessage()
+
+
+BOLT_LOGGER = logging.getLogger("bot.slack.bolt")
+BOLT_LOGGER.addFilter(_TokenFromClient())
+
+
 def build_bolt_app(
     *,
     client: AsyncWebClient,
@@ -28,7 +40,7 @@ def build_bolt_app(
         request_verification_enabled=signing_secret is not None,
         # A long-running server: ack first, work after.
         process_before_response=False,
-        logger=logging.getLogger("bot.slack.bolt"),
+        logger=BOLT_LOGGER,
         name="meshbot",
     )
     app.use(RequestLog())

@@ -1,7 +1,8 @@
 """Replies as Block Kit, within Slack's limits: 50 blocks a message, 3,000 characters a section.
 
-A reply becomes a header line, fields for what it acted on, the body in sections, and a context
-line with the experiment id and its expiry. A body too long for one message is paged over several
+A reply becomes its first line (mrkdwn, with the outcome's icon), fields for what it acted on,
+the body in sections, and a context line with the experiment id and its expiry. A body too long
+for one message is paged over several
 (``pages``); ``render`` gives the one-message form, cut with a note saying what was left out.
 Message builders for the fault thread and the confirmation questions live here too, so every
 block meshbot sends is shaped in one module.
@@ -118,11 +119,11 @@ def fallback_text(reply: Reply) -> str:
 
 def _head(reply: Reply) -> tuple[list[Block], list[str]]:
     lines = reply.text.splitlines() or [reply.outcome]
-    first = lines[0]
-    head = [header(f"{ICONS.get(reply.outcome, '')} {first}".strip())]
+    # The first line is mrkdwn like the rest (a header block is plain_text: `*Control plane*`
+    # would show its asterisks), and it is shown once, whole, however long.
+    first = f"{ICONS.get(reply.outcome, '')} {escape(lines[0])}".strip()
+    head = [section(text) for text in chunks([first])]
     body = [escape(line) for line in lines[1:]]
-    if len(first) + 2 > MAX_HEADER_TEXT:
-        body.insert(0, escape(first))
     target = reply.target
     named = [
         (k, v)

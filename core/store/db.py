@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -102,8 +103,14 @@ def check_connection(engine: Engine) -> None:
 def _reason(error: DBAPIError, url: URL) -> str:
     reason = str(error.orig).strip().splitlines()[0] if error.orig is not None else str(error)
     if url.password:
-        # Drivers do not echo passwords today; make sure a future one cannot leak it here.
-        reason = reason.replace(str(url.password), "***")
+        # Drivers do not echo passwords today; make sure a future one cannot leak it here. Only
+        # where a password would be quoted — the URL, `password=` — or a short one (`e`) would
+        # garble every word that contains it.
+        secret = str(url.password)
+        reason = reason.replace(url.render_as_string(hide_password=False), redacted(url))
+        reason = re.sub(
+            rf"(password\s*=\s*['\"]?){re.escape(secret)}(?=['\"\s]|$)", r"\1***", reason, flags=re.I
+        )
     return reason
 
 

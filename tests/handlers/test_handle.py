@@ -577,6 +577,10 @@ def test_expose_writes_the_gateway_and_route_and_unexpose_takes_them_away(
     assert virtual_service(cluster, "emojivoto")["spec"]["hosts"] == [HOST]
     again = run(expose, f"web-svc.{NS} host={HOST} gateway=emojivoto", ctx)
     assert "Gateway and VirtualService were already in place." in again.text
+    # Named by its Gateway's name, as the write-up names it: the same objects, not new ones.
+    by_gateway = run(expose, f"web-svc.{NS} host={HOST} gateway=emojivoto-gateway", ctx)
+    assert "Gateway and VirtualService were already in place." in by_gateway.text
+    assert _names(cluster, "gateways") == ["emojivoto-gateway"]
 
     removed = run(unexpose, f"{HOST} -n {NS}", ctx)
     assert removed.text == f"Removed VirtualService {NS}/emojivoto, Gateway {NS}/emojivoto-gateway."

@@ -177,6 +177,8 @@ def test_options_take_known_keys_and_leave_the_rest() -> None:
         parse.options(["colour=red"], {"host", "gateway"})
     with pytest.raises(ParseError, match=r"^unknown option colour=; known options: none$"):
         parse.options(["colour=red"], set())
+    with pytest.raises(ParseError, match=r"^unknown option hots= — did you mean `host=`\?$"):
+        parse.options(["hots=a.test"], {"host", "gateway"})
     with pytest.raises(ParseError, match=r"^option host= given twice$"):
         parse.options(["host=a.test", "host=b.test"], {"host"})
 
@@ -186,6 +188,8 @@ def test_flags_take_known_flags_and_leave_the_rest() -> None:
     assert parse.flags(["-n", "ns"], {"--restart"}) == (set(), ["-n", "ns"])
     with pytest.raises(ParseError, match=r"^unknown flag --now; known flags: --restart$"):
         parse.flags(["--now"], {"--restart"})
+    with pytest.raises(ParseError, match=r"^unknown flag --restrat — did you mean `--restart`\?$"):
+        parse.flags(["--restrat"], {"--restart"})
 
 
 def test_service_references() -> None:
@@ -205,6 +209,11 @@ def test_service_references() -> None:
         parse.service_word("web-svc.ns1", ServiceRef("", "ns2"))
     with pytest.raises(ParseError, match=r"namespace 'a\.b' is not a valid name"):
         parse.service_word("web-svc.a.b", None)
+    # What Kubernetes DNS calls the service, pasted whole; a suffix alone is no namespace.
+    assert parse.service_word("web-svc.ns1.svc.cluster.local", None) == ServiceRef("web-svc", "ns1")
+    assert parse.service_word("web-svc.ns1.svc", None) == ServiceRef("web-svc", "ns1")
+    with pytest.raises(ParseError, match=r"namespace 'svc\.cluster\.local' is not a valid name"):
+        parse.service_word("web-svc.svc.cluster.local", None)
 
 
 # ------------------------------------------------------------------ each verb's parse_args
@@ -288,13 +297,19 @@ def test_fault_commands(words: str, command: Any) -> None:
             "unknown fault action 'break': use delay, abort, list, extend or clear",
             fault.USAGE,
         ),
-        ("abort 500", "fault abort needs an HTTP status or gRPC code and a service", fault.FORMS["abort"]),
+        ("abort 500", "fault abort needs an HTTP status like 500 or a gRPC code", fault.FORMS["abort"]),
         (
             "abort 500 web-svc extra",
-            "fault abort needs an HTTP status or gRPC code and a service",
+            "unexpected word 'extra' after the service web-svc",
             fault.FORMS["abort"],
         ),
-        ("delay web-svc", "fault delay needs a delay and a service", fault.FORMS["delay"]),
+        ("abort 500 50 web-svc", "'50' looks like a percentage: write 50%", fault.FORMS["abort"]),
+        ("delay web-svc", "fault delay needs a delay like 3s and a service", fault.FORMS["delay"]),
+        (
+            "DELAY 3s web-svc fro 1m",
+            "unexpected word 'fro' after the service web-svc — did you mean `for`?",
+            fault.FORMS["delay"],
+        ),
         ("delay 3 web-svc", "delay '3' is not a duration like 500ms, 3s, 10m or 1h30m", fault.FORMS["delay"]),
         ("delay 3s web-svc for", "`for` needs a duration after it, e.g. for 10m", fault.FORMS["delay"]),
         ("delay 3s web-svc for 3", "fault duration '3' is not a duration", fault.FORMS["delay"]),
@@ -372,6 +387,12 @@ VERB_CASES: list[tuple[Any, str, Any]] = [
     (
         expose,
         "web-svc.ns1 host=emoji-istio.test.net gateway=emojivoto",
+        expose.ExposeCommand(ref("web-svc", "ns1"), "emoji-istio.test.net", None, "emojivoto"),
+    ),
+    # The Gateway named as the write-up names it is `emojivoto-gateway`, not `emojivoto-gateway-gateway`.
+    (
+        expose,
+        "web-svc.ns1 host=emoji-istio.test.net gateway=emojivoto-gateway",
         expose.ExposeCommand(ref("web-svc", "ns1"), "emoji-istio.test.net", None, "emojivoto"),
     ),
     (expose, "web-svc host=a.test port=8080", expose.ExposeCommand(ref("web-svc"), "a.test", 8080, None)),

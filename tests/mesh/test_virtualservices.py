@@ -373,7 +373,9 @@ def test_a_write_that_times_out_is_reported_with_what_happens_if_it_lands_late(
     playground.hooks.hang_next(r"/virtualservices/emojivoto$", 1, seconds=0.5, method="PATCH")
     with pytest.raises(Unavailable) as raised:
         inject(quick, "exp-1")
-    assert "the Kubernetes API server is unreachable (ReadTimeoutError)" in str(raised.value)
+    assert f"the Kubernetes API server at {playground.url} is unreachable (ReadTimeoutError)" in str(
+        raised.value
+    )
     assert "If the unanswered write to emojivoto still lands, the reaper removes it" in str(raised.value)
     time.sleep(0.4)  # past the hang: like a real API server, the received write still lands
     landed = read_vs(seeded, "emojivoto")

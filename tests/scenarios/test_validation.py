@@ -128,11 +128,57 @@ MALFORMED = [
     pytest.param("audit colour=red", "unknown filter 'colour'", id="audit-filter"),
     # missing arguments
     pytest.param("fault", "say what to do: delay, abort, list, extend or clear", id="fault"),
-    pytest.param("fault abort", "fault abort needs an HTTP status or gRPC code and a service", id="abort"),
     pytest.param(
-        "fault abort 500", "fault abort needs an HTTP status or gRPC code and a service", id="abort-service"
+        "fault abort", "fault abort needs an HTTP status like 500 or a gRPC code and a service", id="abort"
     ),
-    pytest.param("fault delay 3s", "fault delay needs a delay and a service", id="delay-service"),
+    pytest.param(
+        "fault abort 500",
+        "fault abort needs an HTTP status like 500 or a gRPC code and a service; only '500' was given",
+        id="abort-service",
+    ),
+    pytest.param(
+        "fault delay 3s",
+        "fault delay needs a delay like 3s and a service; only '3s' was given",
+        id="delay-service",
+    ),
+    # the offending word named, the nearest verb, action, option or flag suggested
+    pytest.param(
+        f"fault abort 500 50 web-svc.{NS}", "'50' looks like a percentage: write 50%", id="forgotten-%"
+    ),
+    pytest.param(
+        f"fault delay 3s web-svc.{NS} foo",
+        f"unexpected word 'foo' after the service web-svc.{NS} — did you mean `for`?",
+        id="extra-word",
+    ),
+    pytest.param(
+        f"fault delay 3s web-svc.{NS} 50% now",
+        f"unexpected word 'now' after the service web-svc.{NS}: after the service only a percentage (50%), "
+        "`for <duration>` and header=<name>:<value> may follow",
+        id="extra-word-no-suggestion",
+    ),
+    pytest.param(
+        f"mtls disable {NS}",
+        "'disable' is not an mTLS mode: set one with `mtls strict|permissive <namespace>`, "
+        "or show one namespace with `mtls <namespace>`",
+        id="mtls-mode",
+    ),
+    pytest.param(
+        f"mtls strickt {NS}", "'strickt' is not an mTLS mode — did you mean `strict`?", id="mtls-typo"
+    ),
+    pytest.param("staus", "unknown command 'staus' — did you mean `status`? (try `/mesh help`)", id="typo"),
+    pytest.param(
+        f"fault dealy 3s web-svc.{NS}",
+        "unknown fault action 'dealy' — did you mean `delay`?",
+        id="action-typo",
+    ),
+    pytest.param(
+        f"expose web-svc.{NS} hots=a.test.net",
+        "unknown option hots= — did you mean `host=`?",
+        id="option-typo",
+    ),
+    pytest.param(
+        f"inject {NS} --restrat", "unknown flag --restrat — did you mean `--restart`?", id="flag-typo"
+    ),
     pytest.param("fault extend exp-1a2b", "fault extend needs an experiment id and a duration", id="extend"),
     pytest.param("fault clear", "fault clear needs one experiment id, one service, or `all`", id="clear"),
     pytest.param("inject", "name exactly one namespace", id="inject"),
@@ -349,3 +395,12 @@ def test_use_a_missing_namespace_binds_nothing(meshbot: Meshbot) -> None:
     assert_refused(meshbot, "use emojivoto", 1, "namespace emojivoto does not exist", channel="C-chaos")
     # The channel still has no default.
     assert_refused(meshbot, "fault abort 500 web-svc", 1, "this channel has no default", channel="C-chaos")
+
+
+def test_verbs_in_any_case_and_a_services_fqdn_are_accepted(meshbot: Meshbot) -> None:
+    experiment_id = meshbot.inject_fault(f"Fault DELAY 3s web-svc.{NS}.svc.cluster.local for 1m")
+    assert meshbot.experiment(experiment_id).service == "web-svc"
+    assert meshbot.experiment(experiment_id).namespace == NS
+    assert experiment_id in meshbot.ok(f"FAULT list {NS}")
+    assert meshbot.last_event().verb == "fault"
+    meshbot.inject_fault(f"fault abort 503 emoji-svc.{NS}.svc")

@@ -28,7 +28,7 @@ def assert_within_limits(blocks: list[dict[str, Any]]) -> None:
             assert len(block["elements"]) <= 10
 
 
-def test_a_short_reply_is_a_header_fields_and_a_context_line() -> None:
+def test_a_short_reply_is_its_first_line_fields_and_a_context_line() -> None:
     reply = Reply(
         "Experiment exp-7f3a: delay 3s on 100% of requests to web-svc.emojivoto-istio.\nEnds soon.",
         experiment_id="exp-7f3a",
@@ -36,8 +36,12 @@ def test_a_short_reply_is_a_header_fields_and_a_context_line() -> None:
     )
     ends = datetime(2026, 11, 20, 12, 10, tzinfo=UTC)
     blocks = render.render(reply, expires_at=ends)
-    assert [b["type"] for b in blocks] == ["header", "section", "section", "context"]
-    assert blocks[0]["text"]["text"].startswith(":white_check_mark: Experiment exp-7f3a")
+    assert [b["type"] for b in blocks] == ["section", "section", "section", "context"]
+    assert blocks[0]["text"] == {
+        "type": "mrkdwn",
+        "text": ":white_check_mark: Experiment exp-7f3a: delay 3s on 100% of requests to "
+        "web-svc.emojivoto-istio.",
+    }
     assert [f["text"] for f in blocks[1]["fields"]] == [
         "*Cluster*\ndefault",
         "*Namespace*\nemojivoto-istio",
@@ -52,22 +56,31 @@ def test_a_short_reply_is_a_header_fields_and_a_context_line() -> None:
 
 
 @pytest.mark.parametrize("outcome", ["ok", "refused", "denied", "error"])
-def test_the_header_shows_the_outcome(outcome: str) -> None:
+def test_the_first_line_shows_the_outcome(outcome: str) -> None:
     blocks = render.render(Reply("something", outcome=outcome))  # type: ignore[arg-type]
     assert blocks[0]["text"]["text"].startswith(render.ICONS[outcome])
 
 
 def test_slack_markup_in_replies_is_escaped() -> None:
     reply = Reply("Usage\nfault abort <http-status|grpc-code> <service> & more")
-    (body,) = sections(render.render(reply))
+    _first, body = sections(render.render(reply))
     assert body == "fault abort &lt;http-status|grpc-code&gt; &lt;service&gt; &amp; more"
 
 
-def test_a_long_first_line_is_cut_in_the_header_and_kept_whole_in_the_body() -> None:
-    first = "x" * 400
-    blocks = render.render(Reply(first))
-    assert len(blocks[0]["text"]["text"]) == render.MAX_HEADER_TEXT
-    assert sections(blocks) == [first]
+def test_a_long_first_line_is_shown_once_and_whole() -> None:
+    first = "error: " + "x" * 400
+    blocks = render.render(Reply(first, outcome="error"))  # type: ignore[arg-type]
+    assert sections(blocks) == [f":x: {first}"]
+    assert not [b for b in blocks if b["type"] == "header"]
+
+
+def test_mrkdwn_in_the_first_line_is_rendered_not_shown_as_asterisks() -> None:
+    blocks = render.render(Reply("Cluster *default* (http://127.0.0.1)\n*Control plane*\n• istiod: ready"))
+    assert [b["text"]["type"] for b in blocks] == ["mrkdwn", "mrkdwn"]
+    assert sections(blocks) == [
+        ":white_check_mark: Cluster *default* (http://127.0.0.1)",
+        "*Control plane*\n• istiod: ready",
+    ]
 
 
 def test_sections_are_packed_up_to_3000_characters_and_never_beyond() -> None:
@@ -83,13 +96,13 @@ def test_sections_are_packed_up_to_3000_characters_and_never_beyond() -> None:
 
 def test_a_single_line_longer_than_a_section_is_split() -> None:
     line = "z" * 7000
-    texts = sections(render.render(Reply(f"Header\n{line}")))
+    texts = sections(render.render(Reply(f"Header\n{line}")))[1:]
     assert [len(t) for t in texts] == [3000, 3000, 1000]
     assert "".join(texts) == line
 
 
 def test_exactly_50_blocks_fit_in_one_message() -> None:
-    # A header, then 48 sections of 3,000 characters, then the footer: 50 blocks.
+    # The first line, then 48 sections of 3,000 characters, then the footer: 50 blocks.
     body = "\n".join("w" * 3000 for _ in range(48))
     pages = render.pages(Reply(f"Header\n{body}", experiment_id="exp-1"))
     assert len(pages) == 1 and len(pages[0]) == render.MAX_BLOCKS
@@ -104,7 +117,7 @@ def test_a_long_listing_is_paged_each_page_within_the_limits() -> None:
     for page in pages:
         assert_within_limits(page)
     assert pages[1][0]["elements"][0]["text"] == "continued (2)"
-    assert sum(len(sections(p)) for p in pages) == 120
+    assert sum(len(sections(p)) for p in pages) == 1 + 120  # the first line, then the listing
     assert pages[-1][-1]["type"] == "context" and "exp-2" in pages[-1][-1]["elements"][0]["text"]
     # One message when only one fits: the first page and a note of what is left out.
     single = render.render(reply)

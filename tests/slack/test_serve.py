@@ -77,7 +77,7 @@ def test_nothing_set_names_each_missing_setting_on_its_own_line() -> None:
         (
             {**GOOD, "MESHBOT_PORT": "http"},
             (),
-            "error: setting port: Input should be a valid integer, unable to parse string as an integer",
+            "error: MESHBOT_PORT=http is not a whole number: use digits, e.g. 3000",
         ),
     ],
     ids=[

@@ -57,7 +57,8 @@ def test_a_slash_command_over_socket_mode(
         )
         ack = socket_server.wait_for_ack("env-1")
         assert ack["payload"]["text"].startswith(":hourglass_flowing_sand: Working on `/mesh fault list`")
-        assert "No active faults." in fake_slack.wait_for_call("chat.postMessage", "No active faults")[0].text
+        # Looking answers the person alone (no --share).
+        assert "No active faults." in fake_slack.wait_for_call("response_url", "No active faults")[0].text
         (row,) = wait_audit(store, 1)
         assert (row.actor_user_id, row.source, row.outcome) == ("U0VIEW", "slack", "ok")
         # Nothing unsigned may come in over HTTP while the websocket carries Slack's requests.

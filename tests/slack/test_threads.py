@@ -148,7 +148,7 @@ def test_slack_unreachable_loses_nothing(
     assert 'meshbot_slack_api_failures_total{method="chat.postMessage"}' in metrics
     slack.fake.down = False
     slack.command("fault list", user="U0VIEW")
-    assert experiment_id in slack.fake.wait_for_call("chat.postMessage", "Active faults")[0].text
+    assert experiment_id in slack.fake.wait_for_call("response_url", "Active faults")[0].text
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import pty
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, insert, select, text
@@ -373,7 +378,7 @@ def test_prune_through_the_cli_keeps_verify_green(
     for days in (900, 800, 2):
         add_event(store, at=now - timedelta(days=days))
 
-    pruned = meshbot(database_url, "audit", "prune", "--older-than", "400d")
+    pruned = meshbot(database_url, "audit", "prune", "--older-than", "400d", "--yes")
     assert pruned.exit_code == 0, pruned.output
     assert pruned.stdout.startswith("pruned 2 events older than")
 
@@ -383,6 +388,41 @@ def test_prune_through_the_cli_keeps_verify_green(
     with store.read() as session:
         commands = [e.command for e in query_events(session=session, query=AuditQuery()).events]
     assert commands[:2] == ["meshbot audit verify", "meshbot audit prune --older-than 400d"]
+
+
+def test_prune_without_yes_off_a_terminal_deletes_nothing(
+    database_url: str, store: Store, meshbot: Callable[..., Result]
+) -> None:
+    add_event(store, at=datetime.now(UTC) - timedelta(days=2))
+    result = meshbot(database_url, "audit", "prune", "--older-than", "1s")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "error: audit prune deletes every audit event older than 1s and cannot be undone: "
+        "add --yes to do it; nothing was deleted\n"
+    )
+    assert len(all_events(store)) == 1
+
+
+def test_prune_at_a_terminal_asks_first(database_url: str, store: Store) -> None:
+    add_event(store, at=datetime.now(UTC) - timedelta(days=2))
+    # A real terminal (a pseudo-terminal) on stdin, so the question is asked as a person sees it.
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("meshbot")), "audit", "prune", "--older-than", "1d"],
+        stdin=terminal,
+        stdout=terminal,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "MESHBOT_DATABASE_URL": database_url},
+    )
+    os.close(terminal)
+    seen = b""
+    while b"[y/N]" not in seen:
+        seen += os.read(controller, 1024)
+    assert b"Delete every audit event older than 1d? This cannot be undone. [y/N]" in seen
+    os.write(controller, b"y\n")
+    assert process.wait(timeout=30) == 0, process.stderr.read() if process.stderr else ""
+    os.close(controller)
+    assert [e.verb for e in all_events(store)] == ["audit prune"]
 
 
 def test_prune_with_a_bad_age_is_a_usage_error_and_recorded(

@@ -53,9 +53,20 @@ def test_an_unreachable_database_is_named_without_its_password() -> None:
     assert PASSWORD not in message
 
 
+@pytest.mark.parametrize("password", ["e", "on", "5"])
+def test_a_short_password_is_masked_where_it_stands_not_in_every_word(password: str) -> None:
+    port = closed_port()
+    with pytest.raises(DatabaseUnavailable) as raised:
+        open_store(f"postgresql://meshbot:{password}@127.0.0.1:{port}/meshbot", auto_migrate=False)
+    assert str(raised.value) == (
+        f"cannot reach database postgresql+psycopg://meshbot:***@127.0.0.1:{port}/meshbot: "
+        f'connection failed: connection to server at "127.0.0.1", port {port} failed: Connection refused'
+    )
+
+
 @pytest.mark.parametrize(
     "command",
-    [["audit"], ["audit", "verify"], ["migrate"], ["audit", "prune", "--older-than", "1d"]],
+    [["audit"], ["audit", "verify"], ["migrate"], ["audit", "prune", "--older-than", "1d", "--yes"]],
 )
 def test_the_cli_says_so_in_one_line_without_the_password(
     meshbot: Callable[..., Result], command: list[str]
