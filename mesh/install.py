@@ -22,7 +22,15 @@ from enum import StrEnum
 from typing import Any, Literal
 
 import kubernetes.watch
-from kubernetes.client import V1Deployment, V1Job, V1ObjectMeta, V1Pod, V1Service
+from kubernetes.client import (
+    V1Deployment,
+    V1Job,
+    V1Namespace,
+    V1ObjectMeta,
+    V1Pod,
+    V1Service,
+    V1ServiceAccount,
+)
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as Urllib3Error
 
@@ -360,6 +368,30 @@ def default_job_name(action: Action) -> str:
     return f"istio-{action}-{secrets.token_hex(3)}"
 
 
+def ensure_installer_account(kube: Kube, *, namespace: str, service_account: str) -> None:
+    """The namespace and ServiceAccount the Job installer runs as, created when missing — what
+    deploy/components/installer applies on a real cluster, for the demo's playground cluster.
+    (Binding it to cluster-admin is the playground's business: it does not enforce RBAC.)"""
+    with calling(f"creating namespace {namespace}"):
+        try:
+            kube.core.create_namespace(
+                V1Namespace(metadata=V1ObjectMeta(name=namespace)), _request_timeout=kube.timeout
+            )
+        except ApiException as exc:
+            if exc.status != 409:  # already there
+                raise
+    with calling(f"creating ServiceAccount {namespace}/{service_account}"):
+        try:
+            kube.core.create_namespaced_service_account(
+                namespace,
+                V1ServiceAccount(metadata=V1ObjectMeta(name=service_account)),
+                _request_timeout=kube.timeout,
+            )
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+
+
 class JobInstaller(Installer):
     """Runs istioctl from the official image as a Job in the bot's namespace and reports its log."""
 
@@ -405,8 +437,16 @@ class JobInstaller(Installer):
         )
         job = V1Job.from_dict(manifest)
         assert job is not None
-        with calling(f"creating Job {where}"):
-            created = kube.batch.create_namespaced_job(self.namespace, job, _request_timeout=kube.timeout)
+        try:
+            with calling(f"creating Job {where}"):
+                created = kube.batch.create_namespaced_job(self.namespace, job, _request_timeout=kube.timeout)
+        except NotFound as exc:
+            # The installer's namespace is opt-in (deploy/components/installer): say how to get it.
+            raise NotFound(
+                f"{exc}. The Job installer runs in namespace {self.namespace} as ServiceAccount "
+                f"{self.service_account}: apply deploy/components/installer, or set "
+                "MESHBOT_INSTALLER=istioctl with istioctl on PATH"
+            ) from None
         on_progress(f"Job {where} started ({self.image})")
         runner = f"Job {where} ({self.image})"
         finished = created if _job_finished(created) else None

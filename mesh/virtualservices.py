@@ -141,20 +141,31 @@ def _paged(fetch: Callable[..., Any]) -> list[Json]:
             return items
 
 
+# Said wherever an Istio kind is missing, with the way out.
+ISTIO_MISSING = (
+    f"{PLURAL}.{GROUP}/{VERSION} are not served: Istio's CRDs are missing from this cluster. "
+    "Install Istio first: `install` (istioctl install --set profile=demo)"
+)
+
+
 def _list_vs(kube: Kube, namespace: str | None) -> list[Json]:
     where = f"namespace {namespace}" if namespace else "all namespaces"
-    with calling(f"listing the VirtualServices in {where}"):
-        if namespace is None:
+    try:
+        with calling(f"listing the VirtualServices in {where}"):
+            if namespace is None:
+                return _paged(
+                    lambda **page: kube.custom.list_cluster_custom_object(
+                        GROUP, VERSION, PLURAL, _request_timeout=kube.timeout, **page
+                    )
+                )
             return _paged(
-                lambda **page: kube.custom.list_cluster_custom_object(
-                    GROUP, VERSION, PLURAL, _request_timeout=kube.timeout, **page
+                lambda **page: kube.custom.list_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURAL, _request_timeout=kube.timeout, **page
                 )
             )
-        return _paged(
-            lambda **page: kube.custom.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, _request_timeout=kube.timeout, **page
-            )
-        )
+    except NotFound:
+        # A list is only 404 when the kind is not served at all: Istio is not installed.
+        raise NotFound(ISTIO_MISSING) from None
 
 
 def _get_vs(kube: Kube, namespace: str, name: str) -> Json | None:

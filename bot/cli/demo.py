@@ -25,6 +25,7 @@ from bot.settings_cli import load_settings
 from core.policy import PolicyError
 from core.store import Actor, Experiment, StoreError
 from mesh.errors import MeshError
+from mesh.install import ensure_installer_account
 
 DEMO_DIR = Path(".demo")
 # Package data, so `pip install meshbot` has it too; deploy/demo/policy.yaml links here.
@@ -54,6 +55,12 @@ def _demo(runner: ModuleType, policy_file: Path) -> None:
         )
         try:
             pipeline = build_pipeline(settings)
+            # `install` works in the demo as on a cluster with the installer component applied.
+            ensure_installer_account(
+                pipeline.kube,
+                namespace=settings.installer_namespace,
+                service_account=settings.installer_service_account,
+            )
         except (PolicyError, StoreError, MeshError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None

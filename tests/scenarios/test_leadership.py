@@ -94,3 +94,19 @@ def test_wait_clears_the_fault_on_sigterm(alone: Meshbot) -> None:
     assert alone.virtual_services() == before
     (experiment,) = alone.experiments().values()
     assert (experiment.state, experiment.end_reason) == ("ended", "cleared by user")
+
+
+def test_a_fault_without_istio_says_its_crds_are_missing_and_how_to_install(
+    make_meshbot: Callable[..., Meshbot],
+) -> None:
+    bare = make_meshbot("article-bare")
+    result = bare.run(FAULT)
+    assert result.exit_code == 1
+    assert result.stderr.strip().endswith(
+        "virtualservices.networking.istio.io/v1 are not served: Istio's CRDs are missing from this "
+        "cluster. Install Istio first: `install` (istioctl install --set profile=demo)"
+    )
+    assert "could not find the requested resource" not in result.stderr
+    # Recorded before the cluster is read (so a crash leaves a trace), then marked failed.
+    assert [e.state for e in bare.experiments().values()] == ["failed"]
+    assert bare.writes() == []
