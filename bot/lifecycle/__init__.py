@@ -40,6 +40,7 @@ from bot.authz import RoleAuthorizer, ScheduleOwners
 from bot.lifecycle import jobs
 from bot.lifecycle.digest import digest_text
 from bot.lifecycle.expiry import Expiries
+from bot.lifecycle.guards import GuardRunner
 from bot.lifecycle.notify import BackgroundNotifier, Button, LogNotifier, Notifier, RecordingNotifier, deliver
 from bot.lifecycle.reaper import ReapReport, reap
 from bot.lifecycle.runtime import Runtime
@@ -107,6 +108,7 @@ class Lifecycle:
             authorize_runs=authorize_runs or ScheduleOwners(RoleAuthorizer()),
         )
         self.expiries = Expiries(self.rt)
+        self.guards = GuardRunner(self.rt)
         self.schedules = ScheduleRunner(self.rt)
         self._state_lock = threading.RLock()
         self._leading = threading.Event()
@@ -181,6 +183,9 @@ class Lifecycle:
     def run_reminder(self, experiment_id: str, kind: str) -> None:
         self.expiries.run_reminder(experiment_id, kind)
 
+    def run_guard(self, experiment_id: str) -> None:
+        self.guards.run(experiment_id)
+
     def run_schedule(self, schedule_id: str, run_at: str) -> None:
         self.schedules.run(schedule_id, run_at)
 
@@ -229,6 +234,7 @@ class Lifecycle:
             except Exception:  # already shut down
                 log.debug("scheduler shutdown", exc_info=True)
         self.expiries.reset()
+        self.guards.reset()
         self.schedules.reset()
 
     def reconcile(self) -> None:
@@ -239,6 +245,10 @@ class Lifecycle:
             log.exception(
                 "cannot read the experiments to reconcile; the reaper covers until the store is back"
             )
+        try:
+            self.guards.sync()
+        except DATABASE_ERRORS:
+            log.exception("cannot read the experiments to arm their guards")
         try:
             self.schedules.sync()
         except DATABASE_ERRORS:
@@ -281,6 +291,10 @@ class Lifecycle:
             self.expiries.sync()
         except DATABASE_ERRORS as exc:
             log.warning("cannot read the experiments: %s", str(exc).splitlines()[0])
+        try:
+            self.guards.sync()
+        except DATABASE_ERRORS as exc:
+            log.warning("cannot read the guarded experiments: %s", str(exc).splitlines()[0])
         try:
             self.schedules.sync()
         except DATABASE_ERRORS as exc:
