@@ -38,6 +38,7 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.authz import RoleAuthorizer, ScheduleOwners
 from bot.lifecycle import jobs
+from bot.lifecycle.cards import post_report_card
 from bot.lifecycle.digest import digest_text
 from bot.lifecycle.expiry import Expiries
 from bot.lifecycle.guards import GuardRunner
@@ -107,8 +108,8 @@ class Lifecycle:
             # Scheduled runs are checked as their owner; Slack user groups when the app has them.
             authorize_runs=authorize_runs or ScheduleOwners(RoleAuthorizer()),
         )
-        self.expiries = Expiries(self.rt)
-        self.guards = GuardRunner(self.rt)
+        self.expiries = Expiries(self.rt, after_end=lambda e, how: post_report_card(self.rt, e, how))
+        self.guards = GuardRunner(self.rt, after_end=lambda e, how: post_report_card(self.rt, e, how))
         self.schedules = ScheduleRunner(self.rt)
         self._state_lock = threading.RLock()
         self._leading = threading.Event()

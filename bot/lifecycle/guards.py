@@ -46,7 +46,7 @@ class _Watch:
 
 
 class GuardRunner:
-    def __init__(self, rt: Runtime, after_end: Callable[[Experiment, str], None] | None = None) -> None:
+    def __init__(self, rt: Runtime, after_end: Callable[[Experiment, str], object] | None = None) -> None:
         self.rt = rt
         # Called with the ended experiment and the reason's words (the report card hooks in here).
         self.after_end = after_end

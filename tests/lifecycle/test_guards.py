@@ -49,6 +49,8 @@ def test_the_policy_may_let_an_unwatched_fault_run_on(env: Env) -> None:
     assert "run on unguarded" in note.text
     ended = env.wait_state(experiment_id, "ended", timeout=10)
     assert ended.end_reason == "expired"
+    card = env.notifier.wait_for(lambda n: n.experiment_id == experiment_id and "Report card" in n.text)
+    assert "Not measured: Prometheus at" in card.text
     env.flush(lifecycle)
     assert len(env.notifier.matching(lambda n: "cannot be checked" in n.text)) == 1
 

@@ -58,6 +58,11 @@ def test_a_guard_at_20_percent_errors_stops_a_40_percent_abort_early(
             rows = query_events(session=session, query=AuditQuery(verb="guard")).events
         assert len(rows) == 1 and rows[0].experiment_id == experiment_id
         assert f"= {found[1]}%" in rows[0].message
+        # The card: the backfilled mesh callers carry a fault flag, the gateway's route does not.
+        card = notifier.wait_for(lambda n: n.experiment_id == experiment_id and "Report card" in n.text)
+        assert "stopped by its guard" in card.text
+        assert "Proof of effect: abort 500 at 40%: observed" in card.text
+        assert "of all traffic to web-svc.emojivoto-istio" in card.text
     finally:
         lifecycle.stop()
         store.dispose()
