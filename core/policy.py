@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from core.durations import DurationError, duration
+from core.guards import GuardError, parse_guard
 
 
 class PolicyError(Exception):
@@ -132,6 +133,36 @@ class DigestPolicy(BaseModel):
         return value
 
 
+class GuardPolicy(BaseModel):
+    """Guards every fault in a namespace carries unless the fault names its own, and what to do
+    when Prometheus cannot be asked while guarding."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    namespaces: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description='Namespace → default guards, e.g. {"shop": ["error_rate > 50%"]}, as in `guard=`.',
+    )
+    on_unavailable: Literal["stop", "continue"] = Field(
+        default="stop",
+        description="When Prometheus cannot be read: end the experiment (stop) or keep it running.",
+    )
+    unavailable_after: int = Field(
+        default=3, ge=1, le=100, description="Failed evaluations in a row before `on_unavailable` applies."
+    )
+
+    @field_validator("namespaces")
+    @classmethod
+    def _guards_parse(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for namespace, texts in value.items():
+            for text in texts:
+                try:
+                    parse_guard(text)
+                except GuardError as exc:
+                    raise ValueError(f"{namespace}: {exc}") from None
+        return value
+
+
 class Policy(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -161,6 +192,9 @@ class Policy(BaseModel):
     slack_teams: list[str] = Field(default_factory=list)
     # Optional daily digest per channel (bot.lifecycle.digest); None: no digest.
     digest: DigestPolicy | None = None
+    guards: GuardPolicy = Field(
+        default_factory=GuardPolicy, description="Default guards per namespace; Prometheus outages."
+    )
 
     _parse_roles = field_validator("roles", mode="before")(_bindings_field)
 

@@ -121,6 +121,12 @@ class Settings(BaseSettings):
     nudge_every_seconds: float = Field(
         default=1800.0, ge=0, description="Remind the thread of a long fault this often (0: never)."
     )
+    guard_interval: float = Field(
+        default=15.0,
+        gt=0,
+        le=3600,
+        description="Seconds between evaluations of an experiment's guards (MESHBOT_GUARD_INTERVAL).",
+    )
     schedule_misfire_grace_seconds: float = Field(
         default=60.0, ge=0, description="A scheduled run later than this is reported as missed, not run."
     )

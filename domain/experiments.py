@@ -10,11 +10,13 @@ This floor takes typed values, not a verb's command: the verb parses and words t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from core.durations import human_duration
 from core.errors import Refused
+from core.guards import Guard
 from core.policy import Policy
 from core.store import (
     ExperimentNotFound,
@@ -81,6 +83,7 @@ def start(
     store: Store,
     policy: Policy,
     now: datetime,
+    guards: Sequence[Guard] = (),
 ) -> Started:
     """Record, plan and apply a fault. ``duration`` None takes the policy's default.
 
@@ -118,6 +121,7 @@ def start(
             created_by=actor,
             channel=channel,
             now=now,
+            guards=[g.to_json() for g in guards],
         )
         experiment_id = experiment.id
     expires_at = now + duration

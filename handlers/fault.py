@@ -13,6 +13,7 @@ from typing import Literal
 
 from core.durations import human_duration
 from core.errors import Refused
+from core.guards import Guard, GuardError, parse_guards
 from core.store import (
     EndReason,
     Experiment,
@@ -36,8 +37,10 @@ from mesh.virtualservices import list_marked_faults
 VERB = "fault"
 HELP = "inject an HTTP delay or abort that ends by itself; list, extend or clear faults"
 FORMS = {
-    "delay": "fault delay <duration> <service> [<p>%] [for <duration>] [header=<name>:<value>]",
-    "abort": "fault abort <http-status|grpc-code> <service> [<p>%] [for <duration>] [header=<name>:<value>]",
+    "delay": "fault delay <duration> <service> [<p>%] [for <duration>] [header=<name>:<value>] "
+    '[guard="error_rate(<svc>) > 20%" …]',
+    "abort": "fault abort <http-status|grpc-code> <service> [<p>%] [for <duration>] [header=<name>:<value>] "
+    '[guard="error_rate(<svc>) > 20%" …]',
     "list": "fault list [<namespace>]",
     "extend": "fault extend <experiment-id> <duration>",
     "clear": "fault clear <experiment-id|service|all>",
@@ -75,6 +78,8 @@ class StartCommand:
     headers: dict[str, str] = field(default_factory=dict)
     # False when the 100% default applies, so a policy refusal can say a percentage is needed.
     percentage_given: bool = field(default=True, compare=False)
+    # Empty: the policy's default guards for the namespace, if any.
+    guards: tuple[Guard, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -150,6 +155,18 @@ def _experiment_id(word: str) -> str:
 
 
 def _parse_start(kind: Literal["delay", "abort"], args: list[str]) -> StartCommand:
+    return replace(_parse_fault(kind, [a for a in args if not a.startswith("guard=")]), guards=_guards(args))
+
+
+def _guards(args: list[str]) -> tuple[Guard, ...]:
+    # Taken out before parse.options, which allows each option once: several guards are normal.
+    try:
+        return tuple(parse_guards([a.removeprefix("guard=") for a in args if a.startswith("guard=")]))
+    except GuardError as exc:
+        raise parse.ParseError(str(exc)) from None
+
+
+def _parse_fault(kind: Literal["delay", "abort"], args: list[str]) -> StartCommand:
     namespace_flag, args = parse.service_ref(args)
     opts, args = parse.options(args, {"header"})
     headers: dict[str, str] = {}
@@ -296,6 +313,7 @@ def _start(command: StartCommand, ctx: Context) -> Reply:
     service = command.service.service
     target = Target(cluster=ctx.cluster, namespace=namespace, service=service)
     spec = fault_spec(command, ctx, target)
+    guards = command.guards or default_guards(ctx, namespace)
     _require_a_leader(ctx, target)
     try:
         started = experiments.start(
@@ -310,6 +328,7 @@ def _start(command: StartCommand, ctx: Context) -> Reply:
             store=ctx.store,
             policy=ctx.policy,
             now=ctx.now(),
+            guards=guards,
         )
     except experiments.NotApplied as exc:
         experiment_id = exc.experiment_id
@@ -340,6 +359,9 @@ def _start(command: StartCommand, ctx: Context) -> Reply:
         f"Ends {started.expires_at:%Y-%m-%d %H:%M:%S} UTC (in {human_duration(started.duration)}). "
         f"Stop it with `fault clear {experiment_id}`.",
     ]
+    if guards:
+        every = "" if ctx.prometheus is not None else " (no Prometheus is configured: they cannot be checked)"
+        lines.append(f"Guards{every}: {'; '.join(g.text() for g in guards)} — two breaches in a row end it.")
     lines += [f"⚠ {w}" for w in started.warnings]
     text = "\n".join(lines)
     return Reply(
@@ -348,6 +370,11 @@ def _start(command: StartCommand, ctx: Context) -> Reply:
         target=target,
         events=(ExperimentEvent("started", experiment_id, text),),
     )
+
+
+def default_guards(ctx: Context, namespace: str) -> tuple[Guard, ...]:
+    # Validated when the policy was loaded, so parsing again cannot fail here.
+    return tuple(parse_guards(ctx.policy.guards.namespaces.get(namespace, [])))
 
 
 def _require_a_leader(ctx: Context, target: Target) -> None:

@@ -210,12 +210,13 @@ class Prometheus:
         self._down_until = 0.0
         self._down_because = ""
 
-    def query(self, promql: str) -> list[dict[str, Any]]:
+    def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
+        """An instant query, evaluated now or at ``at`` (Unix seconds)."""
         with self._lock:
             if self._clock() < self._down_until:
                 raise TelemetryUnavailable(self._down_because)
         try:
-            result = self._client.custom_query(promql)
+            result = self._client.custom_query(promql, params={"time": at} if at is not None else None)
         except requests.Timeout:
             self._fail(f"Prometheus at {self.url} did not answer within {self.timeout:g}s")
         except requests.ConnectionError as exc:
@@ -236,19 +237,23 @@ class Prometheus:
 
     # ------------------------------------------------------------------ what the verbs read
 
-    def services(self, namespace: str, window: str, service: str | None = None) -> list[ServiceSignals]:
-        """Every service of the namespace that had requests in the window (or the one named), with
-        its callers, worst success rate first."""
+    def services(
+        self, namespace: str, window: str, service: str | None = None, *, at: float | None = None
+    ) -> list[ServiceSignals]:
+        """Every service of the namespace that had requests in the window ending now (or ``at``),
+        or the one named, with its callers, worst success rate first."""
         selector = _selector(namespace, service)
         window = check_window(window)
         requests_ = self.query(
             "sum by (reporter, source_workload, source_workload_namespace, destination_service_name, "
             "response_code, grpc_response_status, response_flags) "
-            f"(rate(istio_requests_total{{{selector}}}[{window}]))"
+            f"(rate(istio_requests_total{{{selector}}}[{window}]))",
+            at,
         )
         buckets = self.query(
             "sum by (reporter, source_workload, source_workload_namespace, destination_service_name, le) "
-            f"(rate(istio_request_duration_milliseconds_bucket{{{selector}}}[{window}]))"
+            f"(rate(istio_request_duration_milliseconds_bucket{{{selector}}}[{window}]))",
+            at,
         )
         return _services(namespace, requests_, buckets)
 

@@ -38,8 +38,10 @@ from apscheduler.triggers.cron import CronTrigger
 
 from bot.authz import RoleAuthorizer, ScheduleOwners
 from bot.lifecycle import jobs
+from bot.lifecycle.cards import post_report_card
 from bot.lifecycle.digest import digest_text
 from bot.lifecycle.expiry import Expiries
+from bot.lifecycle.guards import GuardRunner
 from bot.lifecycle.notify import BackgroundNotifier, Button, LogNotifier, Notifier, RecordingNotifier, deliver
 from bot.lifecycle.reaper import ReapReport, reap
 from bot.lifecycle.runtime import Runtime
@@ -106,7 +108,8 @@ class Lifecycle:
             # Scheduled runs are checked as their owner; Slack user groups when the app has them.
             authorize_runs=authorize_runs or ScheduleOwners(RoleAuthorizer()),
         )
-        self.expiries = Expiries(self.rt)
+        self.expiries = Expiries(self.rt, after_end=lambda e, how: post_report_card(self.rt, e, how))
+        self.guards = GuardRunner(self.rt, after_end=lambda e, how: post_report_card(self.rt, e, how))
         self.schedules = ScheduleRunner(self.rt)
         self._state_lock = threading.RLock()
         self._leading = threading.Event()
@@ -181,6 +184,9 @@ class Lifecycle:
     def run_reminder(self, experiment_id: str, kind: str) -> None:
         self.expiries.run_reminder(experiment_id, kind)
 
+    def run_guard(self, experiment_id: str) -> None:
+        self.guards.run(experiment_id)
+
     def run_schedule(self, schedule_id: str, run_at: str) -> None:
         self.schedules.run(schedule_id, run_at)
 
@@ -229,6 +235,7 @@ class Lifecycle:
             except Exception:  # already shut down
                 log.debug("scheduler shutdown", exc_info=True)
         self.expiries.reset()
+        self.guards.reset()
         self.schedules.reset()
 
     def reconcile(self) -> None:
@@ -239,6 +246,10 @@ class Lifecycle:
             log.exception(
                 "cannot read the experiments to reconcile; the reaper covers until the store is back"
             )
+        try:
+            self.guards.sync()
+        except DATABASE_ERRORS:
+            log.exception("cannot read the experiments to arm their guards")
         try:
             self.schedules.sync()
         except DATABASE_ERRORS:
@@ -281,6 +292,10 @@ class Lifecycle:
             self.expiries.sync()
         except DATABASE_ERRORS as exc:
             log.warning("cannot read the experiments: %s", str(exc).splitlines()[0])
+        try:
+            self.guards.sync()
+        except DATABASE_ERRORS as exc:
+            log.warning("cannot read the guarded experiments: %s", str(exc).splitlines()[0])
         try:
             self.schedules.sync()
         except DATABASE_ERRORS as exc:

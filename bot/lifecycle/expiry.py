@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -79,8 +79,10 @@ def _short(delta: timedelta) -> str:
 
 
 class Expiries:
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, after_end: Callable[[Experiment, str], object] | None = None) -> None:
         self.rt = rt
+        # Called with each experiment this executor ended and how (the report card hooks in here).
+        self.after_end = after_end
         self._lock = threading.Lock()
         self._armed: dict[str, _Armed] = {}
         self._attempts: dict[str, int] = {}
@@ -285,6 +287,8 @@ class Expiries:
             ended = experiment
         self._tell(ended, f"⏹ Experiment {message}", final=True)
         self._disarm(experiment_id)
+        if self.after_end is not None and ended.state == ExperimentState.ENDED:
+            self.after_end(ended, how)
 
     def _ours(self, claim: Claim) -> Experiment:
         """The claimed experiment, when this job is the one to clear it; PermanentError otherwise.

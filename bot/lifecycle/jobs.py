@@ -24,6 +24,8 @@ class JobTarget(Protocol):
 
     def run_reminder(self, experiment_id: str, kind: str) -> None: ...
 
+    def run_guard(self, experiment_id: str) -> None: ...
+
     def run_schedule(self, schedule_id: str, run_at: str) -> None: ...
 
     def remind_schedule(self, schedule_id: str, run_at: str) -> None: ...
@@ -105,3 +107,9 @@ def digest(instance: str) -> None:
     lifecycle = _leading(instance)
     if lifecycle is not None:
         lifecycle.send_digests()
+
+
+def guard(instance: str, experiment_id: str) -> None:
+    lifecycle = _leading(instance)
+    if lifecycle is not None:
+        lifecycle.run_guard(experiment_id)

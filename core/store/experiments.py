@@ -52,6 +52,7 @@ def create_experiment(
     channel: str | None = None,
     thread_ts: str | None = None,
     now: datetime | None = None,
+    guards: list[dict[str, Any]] | None = None,
 ) -> Experiment:
     """Record a fault about to be applied (pending); the clock starts when it is marked active."""
     if duration <= timedelta(0):
@@ -72,6 +73,7 @@ def create_experiment(
         thread_ts=thread_ts,
         state=ExperimentState.PENDING.value,
         created_at=_now(now),
+        guards=list(guards) if guards else None,
     )
     session.add(experiment)
     session.flush()

@@ -191,6 +191,8 @@ class Experiment(Base):
     ended_by_user: Mapped[str | None] = mapped_column(String(USER_ID_LENGTH))
     ended_by_name: Mapped[str | None] = mapped_column(String(NAME_LENGTH))
     detail: Mapped[str | None] = mapped_column(Text)
+    # core.guards.Guard.to_json() each; NULL or [] when nothing guards it.
+    guards: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
 
 
 class Schedule(Base):
