@@ -92,8 +92,6 @@ def test_chat_answers_each_line_until_exit(meshbot: Meshbot) -> None:
     assert result.stdout.startswith("meshbot chat — type `help` for commands, `exit` to leave.\nmesh> ")
     assert "This channel now uses namespace emojivoto-istio on cluster default by default." in result.stdout
     assert "abort 500 on 50% of requests to web-svc.emojivoto-istio." in result.stdout
-    # The Job installer's namespace and account are there, as deploy/components/installer makes them.
-    assert "Istio installed with profile demo (`istioctl install --set profile=demo -y`)." in result.stdout
     assert "unknown command 'chaos'" in result.stderr
     assert "Active faults (1):" in result.stdout and "by bob" in result.stdout
     assert "*Control plane*" not in result.stdout
@@ -134,6 +132,8 @@ def test_demo_starts_the_write_up_cluster_and_chats(tmp_path: Path) -> None:
     assert "✔ kiali 1/1 v1.18" in result.stdout
     # The demo's policy makes emojivoto-istio the default namespace.
     assert "abort 500 on 50% of requests to web-svc.emojivoto-istio." in result.stdout
+    # The Job installer's namespace and account are there, as deploy/components/installer makes them.
+    assert "Istio installed with profile demo (`istioctl install --set profile=demo -y`)." in result.stdout
     # The Job installer's namespace and account are there, as deploy/components/installer makes them.
     assert "Istio installed with profile demo (`istioctl install --set profile=demo -y`)." in result.stdout
     assert sorted(
