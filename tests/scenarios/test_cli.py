@@ -134,8 +134,6 @@ def test_demo_starts_the_write_up_cluster_and_chats(tmp_path: Path) -> None:
     assert "abort 500 on 50% of requests to web-svc.emojivoto-istio." in result.stdout
     # The Job installer's namespace and account are there, as deploy/components/installer makes them.
     assert "Istio installed with profile demo (`istioctl install --set profile=demo -y`)." in result.stdout
-    # The Job installer's namespace and account are there, as deploy/components/installer makes them.
-    assert "Istio installed with profile demo (`istioctl install --set profile=demo -y`)." in result.stdout
     assert sorted(
         p.name for p in (tmp_path / ".demo").iterdir() if not p.name.endswith(("-wal", "-shm"))
     ) == [
