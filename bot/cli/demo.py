@@ -7,14 +7,17 @@ installed but meshbot.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import typer
 
 from bot.cli.playground import playground_required
+from bot.cli.prometheus_local import PrometheusUnavailable, running_prometheus
 from bot.cli.run import chat_loop
 from bot.compose import build_pipeline
 from bot.lifecycle import Button, Lifecycle
@@ -26,6 +29,7 @@ from mesh.errors import MeshError
 
 DEMO_DIR = Path(".demo")
 DEMO_POLICY = Path(__file__).resolve().parents[2] / "deploy" / "demo" / "policy.yaml"
+TRAFFIC_METRICS = "/_playground/traffic/metrics"
 
 
 def demo() -> None:
@@ -37,43 +41,67 @@ def demo() -> None:
     playground = runner.start("article")
     try:
         kubeconfig = playground.kubeconfig((DEMO_DIR / "kubeconfig").resolve())
-        os.environ["KUBECONFIG"] = str(kubeconfig)
-        settings = Settings(
-            database_url=f"sqlite:///{(DEMO_DIR / 'meshbot.db').resolve()}",
-            auto_migrate=True,
-            installer="job",
-            policy_file=DEMO_POLICY,
-        )
-        try:
-            pipeline = build_pipeline(settings)
-        except (PolicyError, StoreError, MeshError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(1) from None
-        typer.echo(f"Playground cluster (the write-up's, Istio installed) at {playground.url}.")
-        typer.echo(f"kubectl works too: KUBECONFIG={kubeconfig} .venv/bin/kubectl get pods -A")
-        typer.echo(
-            "Try: status · inject emojivoto-istio --restart · "
-            "expose web-svc host=emoji-istio.test.net gateway=emojivoto · "
-            "fault abort 500 50% web-svc · fault delay 3s web-svc · fault list · fault clear all · audit"
-        )
-        # Faults in the demo end by themselves too: this process is the only replica, so it
-        # leads without a Lease, and tells the prompt what the lifecycle did.
-        lifecycle = Lifecycle(
-            pipeline,
-            pipeline.kube,
-            pipeline.store,
-            TerminalNotifier(),
-            settings.model_copy(update={"leader_election": False}),
-        )
-        if isinstance(pipeline.leadership, LeaderWatch):
-            pipeline.leadership.local = lifecycle
-        lifecycle.start()
-        try:
-            chat_loop(pipeline, Actor.cli(getpass.getuser()), channel="cli")
-        finally:
-            lifecycle.stop()
+        with contextlib.ExitStack() as telemetry:
+            _chat(playground.url, kubeconfig, telemetry)
     finally:
         playground.stop()
+
+
+def _prometheus(playground_url: str, stack: contextlib.ExitStack) -> str | None:
+    """A Prometheus scraping the playground's simulated traffic every second, or None (said in
+    one line) when it cannot run: the demo works without telemetry."""
+    try:
+        live = stack.enter_context(
+            running_prometheus(scrape=[urlsplit(playground_url).netloc], metrics_path=TRAFFIC_METRICS)
+        )
+    except PrometheusUnavailable as exc:
+        typer.echo(f"No telemetry in this demo: {str(exc).splitlines()[0]}")
+        return None
+    typer.echo(
+        f"Prometheus at {live.url} scrapes the playground's simulated traffic every second: "
+        "summary, graph and status show it once sidecars report (inject … --restart)."
+    )
+    return live.url
+
+
+def _chat(url: str, kubeconfig: Path, telemetry: contextlib.ExitStack) -> None:
+    os.environ["KUBECONFIG"] = str(kubeconfig)
+    settings = Settings(
+        database_url=f"sqlite:///{(DEMO_DIR / 'meshbot.db').resolve()}",
+        auto_migrate=True,
+        installer="job",
+        policy_file=DEMO_POLICY,
+        prometheus_url=_prometheus(url, telemetry),
+    )
+    try:
+        pipeline = build_pipeline(settings)
+    except (PolicyError, StoreError, MeshError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"Playground cluster (the write-up's, Istio installed) at {url}.")
+    typer.echo(f"kubectl works too: KUBECONFIG={kubeconfig} .venv/bin/kubectl get pods -A")
+    typer.echo(
+        "Try: status · inject emojivoto-istio --restart · "
+        "expose web-svc host=emoji-istio.test.net gateway=emojivoto · "
+        "summary web-svc · graph · fault abort 500 50% web-svc · fault delay 3s web-svc · fault list · "
+        "fault clear all · audit"
+    )
+    # Faults in the demo end by themselves too: this process is the only replica, so it
+    # leads without a Lease, and tells the prompt what the lifecycle did.
+    lifecycle = Lifecycle(
+        pipeline,
+        pipeline.kube,
+        pipeline.store,
+        TerminalNotifier(),
+        settings.model_copy(update={"leader_election": False}),
+    )
+    if isinstance(pipeline.leadership, LeaderWatch):
+        pipeline.leadership.local = lifecycle
+    lifecycle.start()
+    try:
+        chat_loop(pipeline, Actor.cli(getpass.getuser()), channel="cli")
+    finally:
+        lifecycle.stop()
 
 
 class TerminalNotifier:
