@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 # Debian packages the test suite starts real servers from (PostgreSQL for the store tests,
 # Prometheus for telemetry) and graphviz, whose `dot` lays out and draws the service graph.
 TEST_DEBS := postgresql prometheus graphviz
+DEMO_DEBS := prometheus graphviz
 
 .PHONY: demo test lint typecheck unit venv debs clean bench
 
@@ -23,7 +24,9 @@ $(STAMP): pyproject.toml playground/pyproject.toml
 debs:
 	bash scripts/ensure-debs.sh $(TEST_DEBS)
 
+# The demo's Prometheus scrapes the playground's traffic; graph draws with graphviz.
 demo: venv
+	bash scripts/ensure-debs.sh $(DEMO_DEBS)
 	$(BIN)/meshbot demo
 
 lint: venv

@@ -13,6 +13,7 @@ from core.settings import Settings
 from core.store import AuditKey, open_store
 from mesh.clusters import Clusters
 from mesh.install import Installer, IstioctlInstaller, JobInstaller
+from mesh.kiali import Kiali
 from mesh.kube import Kube, LazyKube
 from mesh.prometheus import Prometheus
 
@@ -32,6 +33,19 @@ def build_installer(settings: Settings, kube: Kube, *, kubeconfig: str | None = 
         timeout=settings.install_timeout_seconds,
         kubeconfig=kubeconfig,
         context=settings.kube_context,
+    )
+
+
+def build_kiali(settings: Settings) -> Kiali | None:
+    if not settings.kiali_url:
+        return None
+    token = settings.kiali_token.get_secret_value() if settings.kiali_token else None
+    # Kiali sits beside Prometheus: the same TLS and time-out settings hold for both.
+    return Kiali(
+        settings.kiali_url,
+        token=token,
+        timeout=settings.prometheus_timeout_seconds,
+        verify_tls=settings.prometheus_verify_tls,
     )
 
 
@@ -87,4 +101,5 @@ def build_pipeline(settings: Settings, *, lazy: bool = False) -> Pipeline:
         # Whoever starts a lifecycle in this process tells the watch (watch.local).
         leadership=LeaderWatch(kube, settings),
         prometheus=build_prometheus(settings),
+        kiali=build_kiali(settings),
     )

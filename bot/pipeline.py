@@ -37,6 +37,7 @@ from handlers.reply import Reply
 from mesh.clusters import Clusters
 from mesh.errors import MeshError
 from mesh.install import Installer
+from mesh.kiali import Kiali
 from mesh.kube import Kube
 from mesh.lease import Leadership
 from mesh.prometheus import Prometheus
@@ -99,6 +100,7 @@ class Pipeline:
     leadership: Callable[[], Leadership] | None = None
     # Telemetry for summary, graph and status; None where no Prometheus is configured.
     prometheus: Prometheus | None = None
+    kiali: Kiali | None = None
 
     def __post_init__(self) -> None:
         if self.clusters is None:
@@ -166,6 +168,7 @@ class Pipeline:
             clusters=self.clusters,
             leadership=self.leadership,
             prometheus=self.prometheus,
+            kiali=self.kiali,
         )
 
 

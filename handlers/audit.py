@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.store import AuditQuery, FilterError, parse_filters, query_events
+from core.store import AuditQuery, FilterError, event_to_dict, parse_filters, query_events
 from core.store.filters import FILTER_KEYS
 from handlers.context import Context
 from handlers.errors import UsageError
@@ -47,9 +47,10 @@ def handle(command: AuditCommand, ctx: Context) -> Reply:
                 f"→ {event.outcome} ({target}){exp}"
             )
         more = page.next_before
+        data = {"events": [event_to_dict(e) for e in page.events], "next_before": more}
     if not lines:
-        return Reply("No audit events match.")
+        return Reply("No audit events match.", data=data)
     text = f"Audit log, newest first ({len(lines)} shown):\n" + "\n".join(lines)
     if more is not None:
         text += f"\nMore: add `before={more}`."
-    return Reply(text)
+    return Reply(text, data=data)

@@ -12,6 +12,7 @@ from core.policy import Policy
 from core.store import Actor, Source, Store, get_binding
 from mesh.clusters import Clusters
 from mesh.install import Installer
+from mesh.kiali import Kiali
 from mesh.kube import Kube
 from mesh.lease import Leadership
 from mesh.prometheus import Prometheus
@@ -42,6 +43,8 @@ class Context:
     words: tuple[str, ...] = ()
     # Where telemetry is read from; None where no Prometheus is configured.
     prometheus: Prometheus | None = None
+    # Kiali draws `graph` when configured; Prometheus is the fallback.
+    kiali: Kiali | None = None
 
     def now(self) -> datetime:
         return self.clock()

@@ -369,6 +369,12 @@ def _start(command: StartCommand, ctx: Context) -> Reply:
         experiment_id=experiment_id,
         target=target,
         events=(ExperimentEvent("started", experiment_id, text),),
+        data={
+            "kind": spec.kind,
+            "percentage": spec.percentage,
+            "expires_at": started.expires_at.isoformat(),
+            "virtual_services": [c.vs_name for c in started.changes],
+        },
     )
 
 
@@ -425,11 +431,35 @@ def _list(command: ListCommand, ctx: Context) -> Reply:
     ]
     if view.cluster_error:
         lines.append(f"⚠ as recorded; the cluster could not be read to confirm: {view.cluster_error}")
+    data = {
+        "faults": [_fault_data(f.experiment) for f in view.faults],
+        "unrecorded": [
+            {"experiment_id": m.experiment_id, "namespace": m.namespace, "expires_at": m.expires.isoformat()}
+            for m in view.unrecorded
+        ],
+    }
     if not view.faults and not view.unrecorded:
         return Reply(
-            "No active faults." if command.namespace is None else f"No active faults in {command.namespace}."
+            "No active faults." if command.namespace is None else f"No active faults in {command.namespace}.",
+            data=data,
         )
-    return Reply(f"Active faults ({len(view.faults) + len(view.unrecorded)}):\n" + "\n".join(lines))
+    return Reply(
+        f"Active faults ({len(view.faults) + len(view.unrecorded)}):\n" + "\n".join(lines), data=data
+    )
+
+
+def _fault_data(e: Experiment) -> dict[str, object]:
+    """One experiment as scripts see it in `data` (fault list, status)."""
+    return {
+        "experiment_id": e.id,
+        "kind": e.kind,
+        "service": e.service,
+        "namespace": e.namespace,
+        "cluster": e.cluster,
+        "state": e.state,
+        "created_by": e.created_by_name or e.created_by_user,
+        "expires_at": e.expires_at.isoformat() if e.expires_at else None,
+    }
 
 
 def _extend(command: ExtendCommand, ctx: Context) -> Reply:
@@ -455,6 +485,7 @@ def _extend(command: ExtendCommand, ctx: Context) -> Reply:
         experiment_id=command.experiment_id,
         target=extended.target,
         events=(ExperimentEvent("extended", command.experiment_id, text),),
+        data={"expires_at": extended.expires_at.isoformat()},
     )
 
 
@@ -523,7 +554,7 @@ def _clear(command: ClearCommand, ctx: Context) -> Reply:
             if not wanted:
                 if service is not None:
                     raise Refused(f"no active faults on {service}.{namespace}")
-                return Reply("No active faults: nothing to clear.")
+                return Reply("No active faults: nothing to clear.", data={"cleared": [], "failed": []})
     return _clear_all_of(wanted, ctx, EndReason.HALTED if command.everything else EndReason.CLEARED)
 
 
@@ -555,13 +586,16 @@ def _clear_all_of(wanted: list[_ToClear], ctx: Context, reason: EndReason) -> Re
         names = ", ".join(i.experiment_id for i in wanted)
         lines.insert(0, f"Cleared {len(events)} of {len(wanted)} faults: {names}")
     text = "\n".join(lines)
+    ended = [e.experiment_id for e in events]
+    data = {"cleared": ended, "failed": [i.experiment_id for i in wanted if i.experiment_id not in ended]}
     if failures:
-        return replace(Reply.error(text, target=target), events=tuple(events))
+        return replace(Reply.error(text, target=target), events=tuple(events), data=data)
     return Reply(
         text,
         experiment_id=single.experiment_id if single else None,
         target=target,
         events=tuple(events),
+        data=data,
     )
 
 

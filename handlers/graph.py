@@ -48,16 +48,33 @@ def parse_args(args: list[str]) -> GraphCommand:
 def handle(command: GraphCommand, ctx: Context) -> Reply:
     namespace = ctx.namespace(command.namespace)
     target = Target(cluster=ctx.cluster, namespace=namespace)
-    if ctx.prometheus is None:
+    if ctx.prometheus is None and ctx.kiali is None:
         raise Refused("no Prometheus is configured: set MESHBOT_PROMETHEUS_URL", target=target)
-    try:
-        edges = ctx.prometheus.edges(namespace, command.window)
-    except TelemetryUnavailable as exc:
-        return Reply.error(f"No graph: {exc}.", target=target)
-    data = {"window": command.window, "namespace": namespace, "edges": [edge_data(e) for e in edges]}
+    edges, source, note = None, "prometheus", ""
+    if ctx.kiali is not None:
+        try:
+            edges, source = ctx.kiali.edges(namespace, command.window), "kiali"
+        except TelemetryUnavailable as exc:
+            note = f"{exc}; " + ("edges built from Prometheus instead." if ctx.prometheus else "")
+    if edges is None:
+        if ctx.prometheus is None:
+            return Reply.error(f"No graph: {note.rstrip('; ')}.", target=target)
+        try:
+            edges = ctx.prometheus.edges(namespace, command.window)
+        except TelemetryUnavailable as exc:
+            return Reply.error(f"No graph: {note}{exc}.", target=target)
+    data = {
+        "window": command.window,
+        "namespace": namespace,
+        "source": source,
+        "edges": [edge_data(e) for e in edges],
+    }
+    if note:
+        data["note"] = note
     if not edges:
         return Reply(
-            f"Prometheus has no Istio requests into {namespace} in the last {command.window}.",
+            f"{note}{'Kiali' if source == 'kiali' else 'Prometheus'} has no Istio requests into "
+            f"{namespace} in the last {command.window}.",
             target=target,
             data=data,
         )
@@ -73,7 +90,7 @@ def handle(command: GraphCommand, ctx: Context) -> Reply:
         for e in edges[:WORST_SHOWN]
     ]
     text = (
-        f"*Service graph* of {namespace} over {command.window}: {len(edges)} edges, worst first\n"
-        + "\n".join(worst)
+        f"*Service graph* of {namespace} over {command.window} (from {source.capitalize()}): "
+        f"{len(edges)} edges, worst first\n" + "\n".join(worst) + (f"\n_{note}_" if note else "")
     )
     return Reply(text, target=target, data=data, attachments=(image,))

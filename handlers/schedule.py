@@ -218,7 +218,14 @@ def handle(command: ScheduleCommand, ctx: Context) -> Reply:
         f"`pause {schedule.id}` / `resume {schedule.id}` / `unschedule {schedule.id}`; "
         "`schedules` lists them.",
     ]
-    return Reply("\n".join(lines), target=target)
+    data = {
+        "schedule_id": schedule.id,
+        "command": schedule.command,
+        "cron": schedule.cron,
+        "timezone": schedule.timezone,
+        "next_run": first.isoformat() if first else None,
+    }
+    return Reply("\n".join(lines), target=target, data=data)
 
 
 # ---------------------------------------------------------------------- shared by the schedule verbs

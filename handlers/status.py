@@ -100,7 +100,26 @@ def handle(command: StatusCommand, ctx: Context) -> Reply:
                 f"✖ {e.id} {e.kind} on {e.service}.{e.namespace}: revert failed, still in the cluster "
                 f"({e.detail or 'no detail'}); retrying — or `fault clear {e.id}`"
             )
-    return Reply("\n".join(lines), target=Target(cluster=ctx.cluster, namespace=command.namespace))
+    data = {
+        "exposed": [
+            {"host": h.host, "destinations": list(h.destinations), "gateways": list(h.gateways)}
+            for h in overview.exposed
+        ],
+        "faults": [
+            {
+                "experiment_id": f.experiment.id,
+                "kind": f.experiment.kind,
+                "service": f.experiment.service,
+                "namespace": f.experiment.namespace,
+                "state": f.experiment.state,
+                "expires_at": f.experiment.expires_at.isoformat() if f.experiment.expires_at else None,
+            }
+            for f in view.faults
+        ],
+        "unrecorded": [m.experiment_id for m in view.unrecorded],
+        "stuck": [e.id for e in view.stuck],
+    }
+    return Reply("\n".join(lines), target=Target(cluster=ctx.cluster, namespace=command.namespace), data=data)
 
 
 def _injection_lines(injection: tuple[NamespaceCoverage, ...]) -> list[str]:

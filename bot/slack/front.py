@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -329,7 +329,11 @@ class SlackFront:
     # ------------------------------------------------------------ answering in Slack
 
     async def deliver(self, reply: Reply, origin: Origin) -> None:
-        """Ephemeral replies through response_url; the rest to the channel with chat.postMessage."""
+        """Ephemeral replies through response_url; the rest to the channel with chat.postMessage,
+        then the reply's images uploaded beside it (see ``_upload``)."""
+        if reply.attachments and (reply.ephemeral or not origin.channel):
+            # A response_url carries no files, and an upload would show the images to everyone.
+            reply = replace(reply, text=f"{reply.text}\n{messages.IMAGES_NOT_SHOWN}")
         expires_at = await self.lanes.store.run(self._expiry, reply.experiment_id)
         pages = render.pages(reply, expires_at=expires_at)
         text = render.fallback_text(reply)
@@ -360,6 +364,22 @@ class SlackFront:
                     )
                 else:
                     return
+        await self._upload(reply, origin.channel)
+
+    async def _upload(self, reply: Reply, channel: str) -> None:
+        """A shared reply's images: into its fault's thread when it has one, else the channel.
+        After the text, so a failed upload (logged, counted) never costs the answer."""
+        if not reply.attachments:
+            return
+        experiment = (
+            await self.lanes.store.run(self.threads.load, reply.experiment_id)
+            if reply.experiment_id
+            else None
+        )
+        if experiment is not None and experiment.thread_ts:
+            await self.threads.upload(experiment, *reply.attachments)
+        else:
+            await self.threads.upload_to(channel, reply.attachments)
 
     async def _ask(self, reply: Unconfirmed, text: str, origin: Origin) -> None:
         pending = await self.lanes.store.run(

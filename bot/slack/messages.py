@@ -23,6 +23,7 @@ BUSY = ":hourglass: meshbot is busy, try again in a moment; nothing was done."
 NOT_RECORDED = (
     "meshbot cannot reach its database to record this request, so nothing was done; try again in a moment."
 )
+IMAGES_NOT_SHOWN = "_Image not shown in an ephemeral reply; add --share to post it to the channel._"
 SLACK_NOT_CONFIGURED = "Slack is not configured on this meshbot (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET)."
 
 

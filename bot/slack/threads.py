@@ -9,6 +9,11 @@ the Slack front, the HTTP API, a later scheduler — can talk in its thread:
     await threads.post_to_thread(experiment, "Guard tripped: error rate above 20%")
     await threads.finish_parent(experiment, "Expired after 10m")
 
+Images (a Reply's attachments, a report card's chart) go the same way, with ``files_upload_v2``:
+
+    await threads.upload(experiment, attachment)              # into the fault's thread
+    await threads.upload_to(channel, attachments, thread_ts=None)   # anywhere else
+
 From a worker thread use the ``*_blocking`` forms. Slack being unreachable never loses anything:
 the experiment is in the store either way; a failure is logged, counted, and reported as False.
 """
@@ -26,11 +31,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.slack import render
 from core.store import Experiment, ExperimentNotFound, Store, get_experiment, set_thread
+from handlers.reply import Attachment
 
 log = logging.getLogger(__name__)
 
 SLACK_FAILURES = (SlackApiError, SlackClientError, ClientError, OSError, asyncio.TimeoutError)
 UNDELIVERED_KEPT = 5
+# The label counted in meshbot_slack_api_failures_total: one upload is three calls to Slack.
+UPLOAD_METHOD = "files_upload_v2"
 
 
 def remember_thread(store: Store, *, experiment_id: str, thread_ts: str) -> Experiment:
@@ -122,6 +130,42 @@ class Threads:
             unfurl_links=False,
         )
         return str(response["ts"]) if response is not None else None
+
+    async def upload(self, experiment: Experiment, *attachments: Attachment) -> bool:
+        """Share images in the experiment's thread (its channel when it has no thread yet)."""
+        if not experiment.channel:
+            return False
+        return await self.upload_to(experiment.channel, attachments, thread_ts=experiment.thread_ts)
+
+    async def upload_to(
+        self, channel: str, attachments: Sequence[Attachment], *, thread_ts: str | None = None
+    ) -> bool:
+        """Share images in a channel or thread, each titled; False (logged, counted) when Slack
+        refused or failed — what the images show is in the text reply beside them."""
+        if not attachments:
+            return True
+        uploads = [
+            {"content": a.content, "filename": a.name, "title": a.title, "alt_txt": a.title}
+            for a in attachments
+        ]
+        try:
+            await self.client.files_upload_v2(file_uploads=uploads, channel=channel, thread_ts=thread_ts)
+        except SLACK_FAILURES as exc:
+            log.error(
+                "Slack %s failed for channel %s (%s): %s",
+                UPLOAD_METHOD,
+                channel,
+                ", ".join(a.name for a in attachments),
+                exc,
+            )
+            self._on_failure(UPLOAD_METHOD)
+            return False
+        return True
+
+    def upload_blocking(self, experiment: Experiment, *attachments: Attachment, timeout: float = 60) -> bool:
+        return asyncio.run_coroutine_threadsafe(
+            self.upload(experiment, *attachments), self.require_loop()
+        ).result(timeout)
 
     async def refresh_parent(self, experiment: Experiment) -> bool:
         """Redraw a running fault's parent (after an extension: the new end time)."""

@@ -1,10 +1,13 @@
 """A fake Slack Web API: a real HTTP server on 127.0.0.1, in a thread, recording every call.
 
 It answers the methods meshbot uses (auth.test, chat.postMessage, chat.update,
-chat.postEphemeral, usergroups.users.list, users.info) and the ``response_url`` posts of slash
-commands and button presses, at ``/response/<name>``. Tests script failures: a 429 with
-Retry-After for the next N calls of a method, a channel the bot is not in, or Slack being down
-(the connection closes without an answer).
+chat.postEphemeral, usergroups.users.list, users.info), the ``response_url`` posts of slash
+commands and button presses, at ``/response/<name>``, and the three steps of ``files_upload_v2``:
+files.getUploadURLExternal hands out an ``upload_url`` on this server (``/upload/v1/<file id>``),
+the bytes are POSTed there (answered ``OK - <length>`` as Slack's file host does), and
+files.completeUploadExternal shares the uploaded files in a channel or thread. Tests script
+failures: a 429 with Retry-After for the next N calls of a method, an ``{"ok": false}`` refusal,
+a channel the bot is not in, or Slack being down (the connection closes without an answer).
 """
 
 from __future__ import annotations
@@ -59,6 +62,10 @@ class FakeSlack:
         self.socket_url: str | None = None
         self._scripted: dict[str, list[tuple[int, dict[str, str]]]] = {}
         self._ts = itertools.count(1)
+        self._file_ids = itertools.count(1)
+        self._refusals: dict[str, str] = {}
+        # file id → what files.getUploadURLExternal was told, and the bytes once uploaded.
+        self.files: dict[str, UploadedFile] = {}
         self._changed = threading.Condition()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
@@ -98,7 +105,17 @@ class FakeSlack:
         with self._changed:
             self._scripted.setdefault(method, []).extend([(status, headers)] * times)
 
+    def refuse(self, method: str, error: str) -> None:
+        """Answer the next call of ``method`` as Slack refuses one: 200, ``{"ok": false, "error": …}``."""
+        with self._changed:
+            self._refusals[method] = error
+
     # ------------------------------------------------------------ what was called
+
+    def shared_files(self) -> list[UploadedFile]:
+        """Files completeUploadExternal shared somewhere, in the order they were shared."""
+        with self._changed:
+            return sorted((f for f in self.files.values() if f.channel), key=lambda f: f.shared_at)
 
     def calls_to(self, method: str) -> list[Call]:
         with self._changed:
@@ -149,6 +166,10 @@ class FakeSlack:
         return f"1700000000.{next(self._ts):06d}"
 
     def answer(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        with self._changed:
+            refusal = self._refusals.pop(method, None)
+        if refusal is not None:
+            return {"ok": False, "error": refusal}
         if method == "auth.test":
             return {
                 "ok": True,
@@ -183,6 +204,10 @@ class FakeSlack:
             if self.socket_url is None:
                 return {"ok": False, "error": "socket_mode_not_enabled"}
             return {"ok": True, "url": self.socket_url}
+        if method == "files.getUploadURLExternal":
+            return self.upload_url_for(params)
+        if method == "files.completeUploadExternal":
+            return self.complete_upload(params)
         if method == "users.info":
             user = str(params.get("user"))
             return {
@@ -190,6 +215,60 @@ class FakeSlack:
                 "user": {"id": user, "team_id": TEAM_ID, "name": user.lower(), "real_name": user},
             }
         return {"ok": False, "error": "unknown_method"}
+
+    def upload_url_for(self, params: dict[str, Any]) -> dict[str, Any]:
+        """files.getUploadURLExternal: filename and a positive length are required."""
+        filename, length = params.get("filename"), str(params.get("length") or "")
+        if not filename or not length.isdigit() or int(length) <= 0:
+            return {"ok": False, "error": "invalid_arguments"}
+        file_id = f"F0{next(self._file_ids):08d}"
+        with self._changed:
+            self.files[file_id] = UploadedFile(file_id, str(filename), int(length))
+        return {"ok": True, "upload_url": f"{self.base}/upload/v1/{file_id}", "file_id": file_id}
+
+    def receive_upload(self, file_id: str, content: bytes) -> tuple[int, str]:
+        with self._changed:
+            found = self.files.get(file_id)
+            if found is None:
+                return 404, "Not Found"
+            found.content = content
+        return 200, f"OK - {len(content)}"
+
+    def complete_upload(self, params: dict[str, Any]) -> dict[str, Any]:
+        try:
+            listed = json.loads(str(params.get("files") or ""))
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+        channel = params.get("channel_id")
+        if channel and str(channel) in self.not_in_channel:
+            return {"ok": False, "error": "not_in_channel"}
+        shared = []
+        with self._changed:
+            for item in listed:
+                found = self.files.get(str(item.get("id")))
+                # Slack refuses a file whose bytes never arrived, or that did not match the length.
+                if found is None or found.content is None or len(found.content) != found.length:
+                    return {"ok": False, "error": "file_not_found"}
+                found.title = str(item.get("title") or found.filename)
+                if channel:
+                    found.channel = str(channel)
+                    found.thread_ts = str(params["thread_ts"]) if params.get("thread_ts") else None
+                    found.shared_at = time.monotonic()
+                shared.append({"id": found.id, "name": found.filename, "title": found.title})
+            self._changed.notify_all()
+        return {"ok": True, "files": shared}
+
+
+@dataclass
+class UploadedFile:
+    id: str
+    filename: str
+    length: int
+    content: bytes | None = None
+    title: str | None = None
+    channel: str | None = None
+    thread_ts: str | None = None
+    shared_at: float = 0.0
 
 
 def _matching(calls: list[Call], method: str, contains: str) -> list[Call]:
@@ -213,6 +292,9 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
             url = urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""
+            if url.path.startswith("/upload/v1/"):
+                self._upload(url.path, raw)
+                return
             params: dict[str, Any] = {k: v[0] for k, v in parse_qs(url.query).items()}
             kind = self.headers.get("Content-Type", "")
             if raw and "json" in kind:
@@ -242,6 +324,22 @@ def _handler(fake: FakeSlack) -> type[BaseHTTPRequestHandler]:
                 self._send_text(200, "ok")
             else:
                 self._send(200, fake.answer(method, params), {})
+
+        def _upload(self, path: str, raw: bytes) -> None:
+            file_id = path.removeprefix("/upload/v1/")
+            params = {"file_id": file_id, "length": len(raw)}
+            scripted = fake._scripted_status("upload")
+            if scripted is not None:
+                status = scripted[0]
+                fake._record(Call("upload", params, dict(self.headers), path, status=status))
+                if status == 0:
+                    self.close_connection = True
+                else:
+                    self._send_text(status, "Internal Server Error")
+                return
+            status, text = fake.receive_upload(file_id, raw)
+            fake._record(Call("upload", params, dict(self.headers), path, status=status))
+            self._send_text(status, text)
 
         def _send(self, status: int, body: dict[str, Any], headers: dict[str, str]) -> None:
             data = json.dumps(body).encode()

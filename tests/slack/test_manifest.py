@@ -23,6 +23,7 @@ def test_the_manifest_declares_the_command_interactivity_and_scopes() -> None:
         "chat:write",
         "usergroups:read",
         "users:read",
+        "files:write",
     ]
     assert manifest["settings"]["socket_mode_enabled"] is False
     assert "connections:write" in MANIFEST.read_text()
