@@ -3,7 +3,7 @@
 A command is split into words once, then passes a chain of steps, each a small function that
 may answer itself or hand the call on (slack-bolt's middleware contract)::
 
-    metrics → events → audit → errors → parse → authorize → confirm → handle
+    events → metrics → audit → errors → parse → authorize → confirm → handle
 
 Every command is audited exactly once, counted once and its experiment events published once,
 whatever its outcome and whichever transport brought it, so no transport and no verb can
@@ -332,11 +332,12 @@ def _handle(call: Call) -> Reply:
     return call.handler.handle(call.command, call.ctx)
 
 
-# Outermost first. The audit row is written before events are published, so whoever hears of
-# an experiment's end (its Slack thread) can already find the command that ended it.
+# Outermost first. The audit row is written and the command counted before events are
+# published: whoever hears of an experiment's end (its Slack thread, which can take a while to
+# post) can already find the command that ended it, in the audit log and in /metrics.
 STEPS: Sequence[Step] = (
-    metrics_step,
     events_step,
+    metrics_step,
     audit_step,
     errors_step,
     parse_step,

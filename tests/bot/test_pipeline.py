@@ -97,11 +97,11 @@ def run(pipeline: Pipeline, text: str, **kwargs: Any) -> Reply:
 
 
 def test_the_steps_run_outermost_first_in_the_documented_order() -> None:
-    # Audit inside events (a thread hears of an end only once its audit row exists), metrics
-    # outside both (a count whatever happened below), errors inside audit (failures are audited).
+    # Audit and metrics inside events (a thread hears of an end only once its audit row and its
+    # count exist), errors inside audit (failures are audited).
     assert tuple(STEPS) == (
-        metrics_step,
         events_step,
+        metrics_step,
         audit_step,
         errors_step,
         parse_step,

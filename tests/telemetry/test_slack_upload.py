@@ -46,7 +46,7 @@ def slack(mesh: Mesh, tmp_path: Path) -> Iterator[SlackClient]:
 
 
 def test_graph_from_slack_uploads_the_png_to_the_channel_with_its_title(slack: SlackClient) -> None:
-    slack.command(f"graph -n {NS}")
+    slack.command(f"graph -n {NS} --share")
 
     slack.fake.wait_for_call("chat.postMessage", "vote-bot → web (http)")
     slack.fake.wait_for_call("files.completeUploadExternal")
@@ -92,7 +92,7 @@ def test_a_failed_upload_leaves_the_text_delivered_logged_and_counted(
     else:
         slack.fake.script(broken, status)
     with caplog.at_level(logging.ERROR):
-        slack.command(f"graph -n {NS}")
+        slack.command(f"graph -n {NS} --share")
         slack.fake.wait_for_call("chat.postMessage", "vote-bot → web (http)")
         slack.fake.wait_for(lambda calls: any(c.method == broken for c in calls))
         assert wait_for_metric(slack, 'meshbot_slack_api_failures_total{method="files_upload_v2"} 1.0')
