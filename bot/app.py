@@ -20,6 +20,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from slack_bolt.adapter.fastapi.async_handler import AsyncSlackRequestHandler
 from slack_sdk.web.async_client import AsyncWebClient
@@ -118,13 +120,24 @@ def create_app(
                 app.state.lifecycle = lifecycle
             yield
 
-    app = FastAPI(title="meshbot", lifespan=lifespan, docs_url="/api/docs", openapi_url="/api/openapi.json")
+    # No /api/docs, /api/openapi.json or /redoc: they were served without the API token and told a
+    # stranger every route and field; the API is described in docs/output.md instead.
+    app = FastAPI(title="meshbot", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None)
     app.include_router(api.router)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_api_route("/healthz", healthz, methods=["GET"])
     app.add_api_route("/readyz", readyz, methods=["GET"])
     app.add_api_route("/metrics", metrics, methods=["GET"])
     app.add_api_route("/slack/events", slack_events, methods=["POST"])
     return app
+
+
+async def _invalid_request(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, without the ``input`` it echoes: a 1 MB command came back whole, and a body
+    may carry what should not be repeated into a proxy's log."""
+    assert isinstance(exc, RequestValidationError)
+    detail = [{k: v for k, v in error.items() if k not in ("input", "ctx", "url")} for error in exc.errors()]
+    return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
 
 
 def _parts(settings: Settings, base: Pipeline) -> AppParts:

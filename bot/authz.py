@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from core.policy import Policy, RoleBinding, RoleName
 from core.store import Actor
 from handlers import VERBS, Registered
 from handlers.context import Context
-from handlers.verb import Access, Everywhere
+from handlers.verb import Access, Everywhere, Namespace
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +54,19 @@ def requirement(
     return required(rules_of(verb, command, verbs), ctx)
 
 
+def requirements(
+    verb: str, command: Any, ctx: Context, verbs: Mapping[str, Registered] = VERBS
+) -> list[Requirement]:
+    """Every requirement a command must meet: its target's, and its ``also`` namespace's."""
+    access = rules_of(verb, command, verbs)
+    needed = [required(access, ctx)]
+    other = access.also.namespace(ctx) if access.also is not None else None
+    if other is not None and other != needed[0].namespace:
+        extra = required(replace(access, where=Namespace(other), also=None), ctx)
+        needed.append(extra if extra.because else replace(extra, because=f"this channel is bound to {other}"))
+    return needed
+
+
 def required(access: Access, ctx: Context) -> Requirement:
     """The role and namespace a command's declared rules come to under the channel's policy."""
     if access.read_only:
@@ -83,9 +96,12 @@ class RoleAuthorizer:
         self._verbs = verbs
 
     def __call__(self, verb: str, command: Any, ctx: Context) -> str | None:
-        needed = requirement(verb, command, ctx, self._verbs)
-        if self.allows(ctx.policy, ctx.actor, needed, channel=ctx.channel):
-            return None
+        for needed in requirements(verb, command, ctx, self._verbs):
+            if not self.allows(ctx.policy, ctx.actor, needed, channel=ctx.channel):
+                return self._denial(verb, needed, ctx)
+        return None
+
+    def _denial(self, verb: str, needed: Requirement, ctx: Context) -> str:
         held = self.roles_of(ctx.policy, ctx.actor, channel=ctx.channel)
         have = ", ".join(held) if held else "no role"
         why = f" ({needed.because})" if needed.because else ""

@@ -9,6 +9,7 @@ names (which both read alike) before APScheduler sees them.
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
@@ -49,7 +50,7 @@ def cron_trigger(expression: str, timezone: str) -> CronTrigger:
         raise CronError(f"wrong number of fields; got {len(fields)}, expected 5")
     minute, hour, day, month, day_of_week = fields
     try:
-        return CronTrigger(
+        trigger = CronTrigger(
             minute=minute,
             hour=hour,
             day=day,
@@ -59,3 +60,17 @@ def cron_trigger(expression: str, timezone: str) -> CronTrigger:
         )
     except ValueError as exc:
         raise CronError(str(exc)) from None
+    return trigger
+
+
+def firing_cron_trigger(expression: str, timezone: str) -> CronTrigger:
+    """cron_trigger for a new schedule: also CronError when the expression never fires.
+
+    `0 0 31 2 *` reads fine but matches no date: accepted, it would sit in `schedules` as if armed
+    and never run. APScheduler answers None after searching to its last year (~0.2 s), which is
+    why only creation pays for the check, not every computation of a next run.
+    """
+    trigger = cron_trigger(expression, timezone)
+    if trigger.get_next_fire_time(None, datetime.now(ZoneInfo(timezone))) is None:
+        raise CronError("no date ever matches it (such as the 31st of a month that has 30 days or fewer)")
+    return trigger

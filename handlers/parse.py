@@ -26,8 +26,17 @@ DNS1123_SUBDOMAIN = re.compile(
 _DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
+# No command meshbot knows comes near this; shlex grows a word one character at a time
+# (quadratic), so a 1 MB word held a command worker for ~20 s of CPU before being refused.
+MAX_COMMAND_CHARS = 8192
+
+
 def words(text: str) -> list[str]:
     """Splits a command like a shell would split words — quotes group — without running anything."""
+    if len(text) > MAX_COMMAND_CHARS:
+        raise ParseError(
+            f"the command is {len(text)} characters long; meshbot reads at most {MAX_COMMAND_CHARS}"
+        )
     try:
         return shlex.split(text, posix=True)
     except ValueError as exc:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from core.cron import CronError, cron_trigger
+from core.cron import CronError, firing_cron_trigger
 from core.durations import human_duration
 from core.errors import Refused
 from core.store import Schedule, ScheduleNotFound, create_schedule, get_binding, get_schedule, next_run
@@ -92,7 +92,7 @@ def _parse(args: list[str]) -> ScheduleCommand:
             raise parse.ParseError('give the cron expression in quotes, e.g. every "0 14 * * 2"')
         cron = rest[1].strip()
         try:
-            cron_trigger(cron, timezone)
+            firing_cron_trigger(cron, timezone)
         except CronError as exc:
             raise parse.ParseError(
                 f'cannot read cron expression "{cron}": {exc} (five fields: minute hour day month weekday)'

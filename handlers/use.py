@@ -11,7 +11,7 @@ from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.reply import Reply
-from handlers.verb import Access, Namespace
+from handlers.verb import Access, ChannelBinding, Namespace
 from mesh.clusters import UnknownCluster
 from mesh.errors import NotFound
 from mesh.namespaces import require_namespace
@@ -22,7 +22,10 @@ USAGE = "use <namespace> [cluster=<name>]"
 
 
 def rules(command: UseCommand) -> Access:
-    return Access(role="operator", where=Namespace(command.namespace))
+    # Binding decides where the channel's next commands land: an operator of one team must not
+    # point another team's channel at their own namespace, so a bound channel's current namespace
+    # must be covered too (docs/security.md).
+    return Access(role="operator", where=Namespace(command.namespace), also=ChannelBinding())
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from core.policy import RoleName
-from core.store import ExperimentNotFound, get_experiment
+from core.store import ExperimentNotFound, get_binding, get_experiment
 from handlers.context import Context
 from handlers.reply import Reply
 
@@ -52,6 +52,18 @@ class OfExperiment:
 
 
 @dataclass(frozen=True)
+class ChannelBinding:
+    """The namespace the channel is bound to now (None when it is not bound, or no channel)."""
+
+    def namespace(self, ctx: Context) -> str | None:
+        if not ctx.channel:
+            return None
+        with ctx.store.read() as session:
+            binding = get_binding(session=session, channel=ctx.channel)
+        return binding.namespace if binding is not None else None
+
+
+@dataclass(frozen=True)
 class Everywhere:
     """The command reaches every namespace: only an admin may run it (``because`` says why in a
     denial), and a second person approves it whenever any namespace is a two-person one."""
@@ -82,6 +94,9 @@ class Access:
     # Stopping a fault makes things safer: one person must always be able to do it at once.
     exempt_from_two_person: bool = False
     starts: Starts | None = None
+    # A second namespace whose role the command also needs: re-binding a channel takes it away
+    # from the team of the namespace it was bound to, so that team's role is needed as well.
+    also: Where | None = None
 
     def __post_init__(self) -> None:
         if not self.read_only and self.where is None:

@@ -12,6 +12,9 @@ import pytest
 from playground import runner
 from playground.runner import Playground
 
+# The resilience suite's figures are counted in every worker and printed once at the end of the run.
+pytest_plugins = ("tests.resilience.figures",)
+
 
 @pytest.fixture(autouse=True)
 def _clean_meshbot_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:

@@ -34,6 +34,7 @@ from bot.lifecycle.batch import GroupCommit
 from bot.lifecycle.notify import EXTEND_ACTION, STOP_ACTION, Button, deliver
 from bot.lifecycle.runtime import Runtime
 from core.durations import human_duration
+from core.settings import Settings
 from core.store import (
     EndReason,
     Experiment,
@@ -395,9 +396,7 @@ class Expiries:
         with self._lock:
             attempts = max(1, self._attempts.get(experiment_id, 1))
             self._retrying.add(experiment_id)
-        delay = min(
-            settings.revert_retry_initial_seconds * 2 ** (attempts - 1), settings.revert_retry_max_seconds
-        )
+        delay = min(settings.revert_retry_initial_seconds * 2 ** (attempts - 1), _retry_ceiling(settings))
         self.rt.add_job(
             jobs.expire,
             _job("expire", experiment_id),
@@ -410,7 +409,7 @@ class Expiries:
         vs = ", ".join(str(v.get("name")) for v in experiment.virtual_services or []) or "?"
         detail = (
             f"could not remove the fault after {attempts} attempts: {exc}. meshbot keeps retrying (every "
-            f"{_short(timedelta(seconds=self.rt.settings.revert_retry_max_seconds))} at most); to stop it by "
+            f"{_short(timedelta(seconds=_retry_ceiling(self.rt.settings)))} at most); to stop it by "
             f"hand, `fault clear {experiment.id}` or remove routes meshbot-{experiment.id}* from "
             f"VirtualService {vs} in {experiment.namespace}"
         )
@@ -479,3 +478,15 @@ class Expiries:
         deliver(
             experiment.id, lambda: notifier.experiment_event(experiment, text, final=final, buttons=buttons)
         )
+
+
+# A fault being retried is one that should already be gone (overdue, or stopped by a person). Backing
+# off to revert_retry_max_seconds (30 s) left it live up to 29 s after a partial outage ended (only
+# VirtualService writes failing, the Lease healthy, so no step-down and no reconcile), and the reaper
+# skips experiments with a retry pending. One PATCH a second per such fault keeps it within ~1 s of
+# the API taking writes again, at a cost the API server can bear.
+OVERDUE_RETRY_CEILING_SECONDS = 1.0
+
+
+def _retry_ceiling(settings: Settings) -> float:
+    return min(settings.revert_retry_max_seconds, OVERDUE_RETRY_CEILING_SECONDS)

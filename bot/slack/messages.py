@@ -7,6 +7,9 @@ from core.store import Actor, Experiment
 
 def working_on(text: str) -> str:
     shown = text.strip() or "help"
+    if len(shown) > 200:
+        # The ack is the HTTP response to Slack: a 1 MB command must not be echoed back whole.
+        shown = shown[:200] + "…"
     return f":hourglass_flowing_sand: Working on `/mesh {shown}`…"
 
 

@@ -123,6 +123,12 @@ _COLUMN_LENGTHS: dict[str, int] = {
 }
 
 
+# Free-text columns are unbounded in the schema; what is stored of them is bounded here, before
+# hashing, so the chain covers exactly what was kept.
+TEXT_KEPT = 4096
+_BOUNDED_TEXT = frozenset({"command", "message"})
+
+
 def _clean(name: str, value: str | None) -> str | None:
     """What is stored (and hashed): NUL removed (PostgreSQL refuses it), clipped to the column.
 
@@ -132,7 +138,13 @@ def _clean(name: str, value: str | None) -> str | None:
         return None
     value = value.replace("\x00", "\ufffd")
     limit = _COLUMN_LENGTHS.get(name)
-    return value[:limit] if limit else value
+    if limit:
+        return value[:limit]
+    if name in _BOUNDED_TEXT and len(value) > TEXT_KEPT:
+        # A 1 MB command would be kept (and re-read by every audit query) whole; the start is what
+        # a reader needs, and the note keeps a cut row from passing for the command as typed.
+        return value[:TEXT_KEPT] + f" … [cut: {len(value)} characters, first {TEXT_KEPT} kept]"
+    return value
 
 
 def _columns(new: NewAuditEvent, now: datetime) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from core.cron import cron_trigger
+from core.cron import cron_trigger, firing_cron_trigger
 from core.store.audit import query_events
 from core.store.errors import InvalidValue, ScheduleNotFound
 from core.store.filters import AuditQuery
@@ -34,7 +34,7 @@ def _check_trigger(run_at: datetime | None, cron: str | None, timezone: str) -> 
         raise InvalidValue("run_at must carry its time zone")
     if cron is not None:
         try:
-            cron_trigger(cron, timezone)
+            firing_cron_trigger(cron, timezone)
         except ValueError as error:
             raise InvalidValue(f"cannot read cron expression {cron!r}: {error}") from None
 
