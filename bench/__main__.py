@@ -148,7 +148,10 @@ def main(argv: list[str]) -> int:
     if name not in names:
         print(f"unknown benchmark {name!r}; available: {', '.join(names)}", file=sys.stderr)
         return 2
-    importlib.import_module(f"bench.{name}").main(args)
+    result = importlib.import_module(f"bench.{name}").main(args)
+    # One benchmark's rows too (RSS, command to effect...), which its own progress lines leave out.
+    print()
+    print("\n".join(table({name: result})))
     return 0
 
 
