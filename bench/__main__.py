@@ -93,9 +93,10 @@ def table(results: dict[str, Any]) -> list[str]:
     if startup:
         rows.append(
             (
-                "`meshbot run help` wall time",
-                f"{startup['meshbot_ms']:.0f} ms",
-                f"`{startup['reference']}` {startup['reference_ms']:.0f} ms",
+                "`meshbot run help` wall time (CPU time)",
+                f"{startup['meshbot_ms']:.0f} ms ({startup.get('meshbot_cpu_ms', math.nan):.0f} ms)",
+                f"`{startup['reference']}` {startup['reference_ms']:.0f} ms "
+                f"({startup.get('reference_cpu_ms', math.nan):.0f} ms)",
                 ratio(startup["meshbot_ms"], startup["reference_ms"]),
             )
         )
@@ -147,7 +148,10 @@ def main(argv: list[str]) -> int:
     if name not in names:
         print(f"unknown benchmark {name!r}; available: {', '.join(names)}", file=sys.stderr)
         return 2
-    importlib.import_module(f"bench.{name}").main(args)
+    result = importlib.import_module(f"bench.{name}").main(args)
+    # One benchmark's rows too (RSS, command to effect...), which its own progress lines leave out.
+    print()
+    print("\n".join(table({name: result})))
     return 0
 
 

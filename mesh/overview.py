@@ -3,13 +3,16 @@ through gateways, in one read-only pass over the cluster."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
-from mesh.errors import NotFound
+from mesh.errors import NotFound, calling
 from mesh.expose import is_managed, list_istio_objects
 from mesh.injection import (
     INJECTION_LABEL,
+    PROXY_CONTAINER,
+    SIDECAR_STATUS,
     injected_namespaces,
     list_current_pods,
     pod_sidecar,
@@ -134,16 +137,50 @@ def _coverage(kube: Kube, namespace: str, enabled: bool) -> NamespaceCoverage:
     return _coverage_of(namespace, enabled, list_current_pods(kube, namespace))
 
 
+def _raw_pods(kube: Kube) -> list[Manifest]:
+    """Every pod as the API server's JSON. Building typed V1Pod models for 2,000 pods took most of
+    `status`'s time at scale, and coverage needs three fields of each."""
+    with calling("listing pods"):
+        response: Any = kube.core.list_pod_for_all_namespaces(
+            _preload_content=False, _request_timeout=kube.timeout
+        )
+    items = json.loads(response.data).get("items")
+    return items if isinstance(items, list) else []
+
+
+def _raw_has_sidecar(pod: Manifest) -> bool:
+    # mesh.injection.has_sidecar, on the JSON: a proxy container, a native sidecar, or the
+    # injector's status annotation (tests/mesh/test_overview.py checks both agree).
+    spec = pod.get("spec") or {}
+    if any(c.get("name") == PROXY_CONTAINER for c in spec.get("containers") or []):
+        return True
+    if any(
+        c.get("name") == PROXY_CONTAINER and c.get("restartPolicy") == "Always"
+        for c in spec.get("initContainers") or []
+    ):
+        return True
+    return SIDECAR_STATUS in ((pod.get("metadata") or {}).get("annotations") or {})
+
+
 def _coverage_everywhere(kube: Kube) -> tuple[NamespaceCoverage, ...]:
     """One list of every pod, not one per namespace: the number of API calls must not grow with
     the cluster (a list per injected namespace was 50 calls on a 50-namespace cluster)."""
     injected = injected_namespaces(kube)
-    by_namespace: dict[str, list[Any]] = {ns: [] for ns in injected}
-    for pod in list_current_pods(kube):
-        found = by_namespace.get((pod.metadata.namespace if pod.metadata else None) or "")
+    by_namespace: dict[str, list[Manifest]] = {ns: [] for ns in injected}
+    for pod in _raw_pods(kube):
+        meta = pod.get("metadata") or {}
+        phase = (pod.get("status") or {}).get("phase")
+        if phase in ("Succeeded", "Failed") or meta.get("deletionTimestamp") is not None:
+            continue  # as mesh.injection.list_current_pods: only pods that count
+        found = by_namespace.get(meta.get("namespace") or "")
         if found is not None:
             found.append(pod)
-    return tuple(_coverage_of(ns, True, by_namespace[ns]) for ns in injected)
+    coverage = []
+    for ns in injected:
+        pods = by_namespace[ns]
+        missing = tuple(sorted(p["metadata"].get("name") or "" for p in pods if not _raw_has_sidecar(p)))
+        coverage.append(NamespaceCoverage(ns, True, len(pods), len(pods) - len(missing), missing))
+    return tuple(coverage)
 
 
 def _exposed(kube: Kube, namespace: str | None) -> tuple[ExposedHost, ...]:

@@ -1,19 +1,57 @@
-"""The ``meshbot`` command: one Typer app, each group of subcommands in its own module."""
+"""The ``meshbot`` command: one Typer app, each group of subcommands in its own module.
+
+A subcommand's module is imported only when that subcommand runs (or ``--help`` lists them all):
+the modules behind ``serve`` pull in FastAPI, uvicorn and Bolt, those behind ``run`` SQLAlchemy and
+the Kubernetes client, and a person typing ``meshbot run help`` should pay for neither of the
+other's (tests/test_cli_imports.py keeps it so).
+"""
 
 from __future__ import annotations
 
+import importlib
 from importlib import metadata
 from typing import Annotated
 
 import typer
+from typer import _click as click  # typer vendors click; its groups take these types, not click's
+from typer.core import TyperGroup
 
-from bot.cli import demo as demo_cli
-from bot.cli import playground as playground_cli
-from bot.cli import reap as reap_cli
-from bot.cli import run as run_cli
-from bot.cli import serve as serve_cli
-from bot.cli import store as store_cli
-from bot.lifecycle import cli as lifecycle_cli
+# name → (module, attribute): a function becomes one command, a Typer a group of them.
+LAZY: dict[str, tuple[str, str]] = {
+    "playground": ("bot.cli.playground", "playground"),
+    "demo": ("bot.cli.demo", "demo"),
+    "migrate": ("bot.cli.store", "migrate"),
+    "run": ("bot.cli.run", "run"),
+    "chat": ("bot.cli.run", "chat"),
+    "reap": ("bot.cli.reap", "reap"),
+    "lifecycle": ("bot.lifecycle.cli", "lifecycle"),
+    "serve": ("bot.cli.serve", "serve"),
+    "audit": ("bot.cli.store", "audit_app"),
+}
+
+
+def load(name: str) -> click.Command:
+    module, attribute = LAZY[name]
+    target = getattr(importlib.import_module(module), attribute)
+    if isinstance(target, typer.Typer):
+        command = typer.main.get_command(target)
+    else:
+        single = typer.Typer(add_completion=False)
+        single.command(name)(target)
+        command = typer.main.get_command(single)
+    command.name = name
+    return command
+
+
+class _LazyGroup(TyperGroup):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [*LAZY, *super().list_commands(ctx)]
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY:
+            self.commands[cmd_name] = load(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
 
 # What a newcomer reads first in `meshbot --help`: what meshbot is, then where to start.
 ABOUT = (
@@ -24,16 +62,7 @@ ABOUT = (
     '`meshbot run "status"` against your cluster (KUBECONFIG).'
 )
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=ABOUT)
-app.command("playground")(playground_cli.playground)
-app.command("demo")(demo_cli.demo)
-app.command("migrate")(store_cli.migrate)
-app.command("run")(run_cli.run)
-app.command("chat")(run_cli.chat)
-app.command("reap")(reap_cli.reap)
-app.command("lifecycle")(lifecycle_cli.lifecycle)
-app.command("serve")(serve_cli.serve)
-app.add_typer(store_cli.audit_app, name="audit")
+app = typer.Typer(cls=_LazyGroup, no_args_is_help=True, add_completion=False, help=ABOUT)
 
 
 @app.command()

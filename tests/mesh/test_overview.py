@@ -161,3 +161,19 @@ def test_the_overview_makes_as_many_api_calls_for_six_namespaces_as_for_two() ->
     large, large_namespaces = _overview_calls("large:6x2")
     assert (small_namespaces, large_namespaces) == (2, 6)
     assert small == large
+
+
+def test_the_json_pod_reading_agrees_with_the_typed_one(mesh_kube: Kube) -> None:
+    # `status` reads pods as raw JSON for speed; the verbs that read one namespace use typed pods.
+    from mesh.injection import has_sidecar, list_current_pods
+    from mesh.overview import _raw_has_sidecar, _raw_pods
+
+    set_injection(mesh_kube, "default", True)
+    restart_workloads(mesh_kube, "default")
+    typed = {(p.metadata.namespace, p.metadata.name): has_sidecar(p) for p in list_current_pods(mesh_kube)}
+    raw = {
+        (p["metadata"]["namespace"], p["metadata"]["name"]): _raw_has_sidecar(p) for p in _raw_pods(mesh_kube)
+    }
+    assert set(typed) <= set(raw)
+    assert {k: raw[k] for k in typed} == typed
+    assert any(typed.values()) and not all(typed.values())

@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 from typer.testing import Result
 
 from core.store import SchemaNotCurrent, Store, ensure_migrated, open_store
-from core.store.migrate import current_revision, downgrade, head_revision, upgrade
+from core.store.migrate import alembic_config, current_revision, downgrade, head_revision, upgrade
 from core.store.models import Base
 
 from .helpers import add_event
@@ -72,6 +73,10 @@ def test_an_unmigrated_database_is_refused_naming_meshbot_migrate(empty_store: S
         ensure_migrated(empty_store.engine, auto_migrate=False)
     assert "has no meshbot schema; run `meshbot migrate`" in str(refused.value)
     assert current_revision(empty_store.engine) is None
+
+
+def test_the_head_read_from_the_scripts_text_is_alembics() -> None:
+    assert head_revision() == ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def test_auto_migrate_brings_the_schema_to_head(empty_store: Store) -> None:
