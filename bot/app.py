@@ -237,6 +237,7 @@ async def _slack(
         if not await front.drain(DRAIN_SECONDS):
             log.warning("shutting down with Slack commands still running; their results are in the store")
         front.lanes.shutdown()
+        front.close()
         if socket is not None:
             await socket.close_async()
 

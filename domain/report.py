@@ -12,12 +12,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from core.store import Experiment
-from mesh.prometheus import Prometheus, ServiceSignals, Signals, TelemetryUnavailable
+from mesh.prometheus import CallerSeries, Prometheus, ServiceSignals, Signals, TelemetryUnavailable
 
 # Longer baselines would average over unrelated history and cost the query more.
 MAX_WINDOW = timedelta(minutes=15)
 # Rates need two samples: 30 s covers a 15 s scrape (or backfill step).
 MIN_WINDOW = timedelta(seconds=30)
+# What the chart shows after the fault: enough to see recovery, short enough to post the card soon.
+TAIL = timedelta(minutes=1)
+# Points per series: a readable line without asking Prometheus for thousands of samples.
+CHART_POINTS = 120
 # An observed share within this much of the configured one counts as "as configured".
 TOLERANCE = 0.25
 
@@ -113,3 +117,32 @@ def report_card(
     proof, took = proof_of_effect(experiment, run)
     lines.append(f"Proof of effect: {proof}")
     return Card("\n".join(lines), took)
+
+
+@dataclass(frozen=True)
+class ChartData:
+    series: list[CallerSeries]
+    fault_start: float  # Unix seconds
+    fault_end: float
+
+
+def chart_data(
+    prometheus: Prometheus, experiment: Experiment, *, ended_at: datetime, now: datetime
+) -> ChartData:
+    """The card chart's series: a baseline as long as the run (capped), the run, and a short tail
+    up to now. Raises TelemetryUnavailable."""
+    started = experiment.started_at or experiment.created_at
+    length = min(max(ended_at - started, MIN_WINDOW), MAX_WINDOW)
+    start, end = started - length, min(ended_at + TAIL, max(now, ended_at))
+    step = max(1.0, (end - start).total_seconds() / CHART_POINTS)
+    # Two scrapes at least in every rate, else the line breaks up into gaps.
+    window = f"{max(30, int(step * 2))}s"
+    series = prometheus.caller_series(
+        experiment.namespace,
+        experiment.service,
+        start=start.timestamp(),
+        end=end.timestamp(),
+        step=step,
+        window=window,
+    )
+    return ChartData(series, started.timestamp(), ended_at.timestamp())

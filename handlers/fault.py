@@ -6,6 +6,7 @@ domain.experiments and domain.ending; this verb parses, builds the fault, and wo
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -26,26 +27,30 @@ from core.values import Target
 from domain import ending, experiments
 from domain.ending import Verdict
 from domain.live import describe_fault, live_faults, state_of
+from domain.preflight import preflight
 from handlers import parse
 from handlers.context import Context
 from handlers.errors import UsageError
 from handlers.reply import ExperimentEvent, Reply
 from handlers.verb import READS, Access, Everywhere, Namespace, OfExperiment, Starts
+from mesh.errors import MeshError
 from mesh.faults import FaultSpec, InvalidFault, abort_fault, delay_fault, validate_headers
-from mesh.virtualservices import list_marked_faults
+from mesh.virtualservices import FaultPlan, list_marked_faults, plan_fault
 
 VERB = "fault"
 HELP = "inject an HTTP delay or abort that ends by itself; list, extend or clear faults"
 FORMS = {
     "delay": "fault delay <duration> <service> [<p>%] [for <duration>] [header=<name>:<value>] "
-    '[guard="error_rate(<svc>) > 20%" …]',
+    '[guard="error_rate(<svc>) > 20%" …] [--dry-run]',
     "abort": "fault abort <http-status|grpc-code> <service> [<p>%] [for <duration>] [header=<name>:<value>] "
-    '[guard="error_rate(<svc>) > 20%" …]',
+    '[guard="error_rate(<svc>) > 20%" …] [--dry-run]',
     "list": "fault list [<namespace>]",
     "extend": "fault extend <experiment-id> <duration>",
     "clear": "fault clear <experiment-id|service|all>",
 }
 USAGE = " | ".join(FORMS.values())
+# The experiment id a dry run plans with: it is never recorded, only named in the patch shown.
+DRY_RUN_ID = "exp-dry-run"
 
 
 def rules(command: FaultCommand) -> Access:
@@ -54,6 +59,9 @@ def rules(command: FaultCommand) -> Access:
             return READS
         case StartCommand():
             where = Namespace(command.service.namespace)
+            if command.dry_run:
+                # Nothing starts, so nothing to confirm; still an operator's look at the namespace.
+                return Access(role="operator", where=where)
             return Access(role="operator", where=where, starts=Starts(command.kind, command.percentage))
         case ExtendCommand():
             return Access(role="operator", where=OfExperiment(command.experiment_id))
@@ -80,6 +88,8 @@ class StartCommand:
     percentage_given: bool = field(default=True, compare=False)
     # Empty: the policy's default guards for the namespace, if any.
     guards: tuple[Guard, ...] = ()
+    # Show the pre-flight warnings and the planned patch; apply and record nothing.
+    dry_run: bool = False
 
 
 @dataclass(frozen=True)
@@ -155,7 +165,9 @@ def _experiment_id(word: str) -> str:
 
 
 def _parse_start(kind: Literal["delay", "abort"], args: list[str]) -> StartCommand:
-    return replace(_parse_fault(kind, [a for a in args if not a.startswith("guard=")]), guards=_guards(args))
+    flags, args = parse.flags(args, {"--dry-run"})
+    command = _parse_fault(kind, [a for a in args if not a.startswith("guard=")])
+    return replace(command, guards=_guards(args), dry_run="--dry-run" in flags)
 
 
 def _guards(args: list[str]) -> tuple[Guard, ...]:
@@ -314,6 +326,9 @@ def _start(command: StartCommand, ctx: Context) -> Reply:
     target = Target(cluster=ctx.cluster, namespace=namespace, service=service)
     spec = fault_spec(command, ctx, target)
     guards = command.guards or default_guards(ctx, namespace)
+    if command.dry_run:
+        return _dry_run(command, ctx, target, spec)
+    warned = _preflight(ctx, target, spec)
     _require_a_leader(ctx, target)
     try:
         started = experiments.start(
@@ -362,7 +377,7 @@ def _start(command: StartCommand, ctx: Context) -> Reply:
     if guards:
         every = "" if ctx.prometheus is not None else " (no Prometheus is configured: they cannot be checked)"
         lines.append(f"Guards{every}: {'; '.join(g.text() for g in guards)} — two breaches in a row end it.")
-    lines += [f"⚠ {w}" for w in started.warnings]
+    lines += [f"⚠ {w}" for w in dict.fromkeys([*warned, *started.warnings])]
     text = "\n".join(lines)
     return Reply(
         text,
@@ -374,6 +389,51 @@ def _start(command: StartCommand, ctx: Context) -> Reply:
             "percentage": spec.percentage,
             "expires_at": started.expires_at.isoformat(),
             "virtual_services": [c.vs_name for c in started.changes],
+        },
+    )
+
+
+def _plan(ctx: Context, target: Target, spec: FaultSpec, experiment_id: str) -> FaultPlan:
+    assert target.namespace is not None and target.service is not None
+    return plan_fault(
+        ctx.kube,
+        namespace=target.namespace,
+        service=target.service,
+        spec=spec,
+        experiment_id=experiment_id,
+        expires_at=ctx.now() + ctx.policy.faults.default_duration,
+    )
+
+
+def _preflight(ctx: Context, target: Target, spec: FaultSpec) -> list[str]:
+    """Read before applying; a read failing here is for the start itself to report."""
+    try:
+        return preflight(ctx.kube, ctx.prometheus, _plan(ctx, target, spec, DRY_RUN_ID))
+    except MeshError:
+        return []
+
+
+def _dry_run(command: StartCommand, ctx: Context, target: Target, spec: FaultSpec) -> Reply:
+    plan = _plan(ctx, target, spec, DRY_RUN_ID)
+    warnings = preflight(ctx.kube, ctx.prometheus, plan)
+    lines = [
+        f"Dry run, nothing applied or recorded: {_describe(spec)} to {target.service}.{target.namespace}."
+    ]
+    for change in plan.changes:
+        what = change.body if change.created else change.patch
+        verb = "create VirtualService" if change.created else "JSON Patch on VirtualService"
+        lines.append(f"Would {verb} {change.vs_name}:")
+        lines.append(json.dumps(what, indent=1, default=str))
+    lines += [f"⚠ {w}" for w in warnings] or ["No pre-flight warnings."]
+    return Reply(
+        "\n".join(lines),
+        target=target,
+        data={
+            "dry_run": True,
+            "kind": spec.kind,
+            "percentage": spec.percentage,
+            "virtual_services": [c.vs_name for c in plan.changes],
+            "warnings": warnings,
         },
     )
 

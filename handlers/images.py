@@ -11,13 +11,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.errors import Refused
-from mesh.prometheus import Edge
+from mesh.prometheus import CallerSeries, Edge
 
 # Colours the tests look for in the pixels: keep them distinct from graphviz's and matplotlib's defaults.
 OK_COLOUR = "#2e7d32"
 FAULT_COLOUR = "#c62828"
 WARN_COLOUR = "#ef6c00"
 DOT_TIMEOUT_SECONDS = 5.0
+# The report card chart: the fault window's shade and the callers' lines, in this order. Opaque,
+# so the pixels tests look for are exactly these; none is one of matplotlib's own colours.
+WINDOW_COLOUR = "#fde2c4"
+CALLER_COLOURS = ("#1f4e9c", "#8e24aa", "#00838f", "#6d4c41", "#558b2f", "#37474f")
+# More lines than this is noise on a card: the rest are in its text.
+MAX_CALLER_LINES = len(CALLER_COLOURS)
+CARD_CHART_SIZE = (800, 720)  # pixels
 
 
 @dataclass(frozen=True)
@@ -95,6 +102,43 @@ def success_chart(bars: Sequence[Bar], title: str) -> bytes:
     axes.set_xlabel("% of requests (green: success, red: failed)")
     axes.set_title(title)
     axes.invert_yaxis()
+    figure.tight_layout()
+    out = io.BytesIO()
+    figure.savefig(out, format="png")
+    return out.getvalue()
+
+
+def card_chart(series: Sequence[CallerSeries], *, fault_start: float, fault_end: float, title: str) -> bytes:
+    """Rate, success rate and p99 of each caller over time, one panel each, the fault's window
+    shaded; times are Unix seconds, drawn as seconds relative to the fault's start."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    width, height = CARD_CHART_SIZE
+    figure = Figure(figsize=(width / 100, height / 100), dpi=100)
+    panels = figure.subplots(3, 1, sharex=True)
+    shown = series[:MAX_CALLER_LINES]
+    for panel, label in zip(panels, ("requests/s", "success %", "p99 ms"), strict=True):
+        panel.axvspan(0, fault_end - fault_start, color=WINDOW_COLOUR, zorder=0)
+        panel.set_ylabel(label)
+    for caller, colour in zip(shown, CALLER_COLOURS, strict=False):
+        for panel, points, scale in (
+            (panels[0], caller.rate, 1.0),
+            (panels[1], caller.success, 100.0),
+            (panels[2], caller.p99_ms, 1.0),
+        ):
+            if points:
+                xs = [t - fault_start for t, _ in points]
+                panel.plot(
+                    xs, [v * scale for _, v in points], color=colour, linewidth=2, label=caller.workload
+                )
+    panels[1].set_ylim(-2, 102)
+    panels[2].set_xlabel("seconds from the fault's start (shaded: the fault ran)")
+    panels[0].set_title(title)
+    if shown:
+        panels[0].legend(loc="upper left", fontsize=8)
     figure.tight_layout()
     out = io.BytesIO()
     figure.savefig(out, format="png")

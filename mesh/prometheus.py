@@ -21,8 +21,9 @@ import re
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -212,11 +213,27 @@ class Prometheus:
 
     def query(self, promql: str, at: float | None = None) -> list[dict[str, Any]]:
         """An instant query, evaluated now or at ``at`` (Unix seconds)."""
+        return self._ask(
+            lambda: self._client.custom_query(promql, params={"time": at} if at is not None else None)
+        )
+
+    def query_range(self, promql: str, start: float, end: float, step: float) -> list[dict[str, Any]]:
+        """A range query: each row's ``values`` are ``[unix seconds, "value"]`` pairs."""
+        return self._ask(
+            lambda: self._client.custom_query_range(
+                promql,
+                start_time=datetime.fromtimestamp(start, UTC),
+                end_time=datetime.fromtimestamp(end, UTC),
+                step=f"{max(1, int(step))}s",
+            )
+        )
+
+    def _ask(self, call: Callable[[], Any]) -> list[dict[str, Any]]:
         with self._lock:
             if self._clock() < self._down_until:
                 raise TelemetryUnavailable(self._down_because)
         try:
-            result = self._client.custom_query(promql, params={"time": at} if at is not None else None)
+            result = call()
         except requests.Timeout:
             self._fail(f"Prometheus at {self.url} did not answer within {self.timeout:g}s")
         except requests.ConnectionError as exc:
@@ -256,6 +273,38 @@ class Prometheus:
             at,
         )
         return _services(namespace, requests_, buckets)
+
+    def caller_series(
+        self, namespace: str, service: str, *, start: float, end: float, step: float, window: str
+    ) -> list[CallerSeries]:
+        """Rate, success rate and p99 over time per caller of one service, each caller as its own
+        proxy saw it when it has one (as in ``services``)."""
+        selector = _selector(namespace, service)
+        window = check_window(window)
+        by = "source_workload, source_workload_namespace, reporter"
+        total = self.query_range(
+            f"sum by ({by}) (rate(istio_requests_total{{{selector}}}[{window}]))", start, end, step
+        )
+        failed = self.query_range(
+            f'sum by ({by}) (rate(istio_requests_total{{{selector}, response_code=~"5..|0"}}[{window}]))',
+            start,
+            end,
+            step,
+        ) + self.query_range(
+            f"sum by ({by}) (rate(istio_requests_total{{{selector}, "
+            f'response_code!~"5..|0", grpc_response_status!~"0|"}}[{window}]))',
+            start,
+            end,
+            step,
+        )
+        p99 = self.query_range(
+            f"histogram_quantile(0.99, sum by ({by}, le) "
+            f"(rate(istio_request_duration_milliseconds_bucket{{{selector}}}[{window}])))",
+            start,
+            end,
+            step,
+        )
+        return _caller_series(total, failed, p99)
 
     def edges(self, namespace: str, window: str) -> list[Edge]:
         """Workload → workload edges into and within the namespace, as Kiali's workload graph has them."""
@@ -345,6 +394,65 @@ def _services(
     for entry in found.values():
         entry.callers.sort(key=lambda c: (c.signals.success_rate or 0.0, c.workload))
     return sorted(found.values(), key=lambda s: (s.signals.success_rate or 0.0, s.service))
+
+
+@dataclass(frozen=True)
+class CallerSeries:
+    """One caller's signals over time: (unix seconds, value) points; success and p99 skip the
+    moments without requests."""
+
+    workload: str
+    reporter: str
+    rate: list[tuple[float, float]]
+    success: list[tuple[float, float]]
+    p99_ms: list[tuple[float, float]]
+
+
+def _points(row: dict[str, Any]) -> dict[float, float]:
+    found: dict[float, float] = {}
+    for stamp, value in row.get("values", []):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            continue
+        if not math.isnan(number) and not math.isinf(number):
+            found[float(stamp)] = number
+    return found
+
+
+def _caller_series(
+    total: list[dict[str, Any]], failed: list[dict[str, Any]], p99: list[dict[str, Any]]
+) -> list[CallerSeries]:
+    def keyed(rows: list[dict[str, Any]]) -> dict[tuple[str, str], dict[float, float]]:
+        out: dict[tuple[str, str], dict[float, float]] = defaultdict(dict)
+        for row in rows:
+            metric = row.get("metric", {})
+            key = (metric.get("source_workload", "unknown"), metric.get("reporter", "destination"))
+            for stamp, value in _points(row).items():
+                out[key][stamp] = out[key].get(stamp, 0.0) + value
+        return out
+
+    totals, failures, tails = keyed(total), keyed(failed), keyed(p99)
+    reporters: dict[str, set[str]] = defaultdict(set)
+    for workload, reporter in totals:
+        reporters[workload].add(reporter)
+    series = []
+    for workload in sorted(reporters):
+        # Aborts never reach the destination's proxy: a caller with a sidecar is read from its own.
+        reporter = "source" if "source" in reporters[workload] else "destination"
+        rate = totals[(workload, reporter)]
+        bad = failures.get((workload, reporter), {})
+        success = [(t, 1.0 - bad.get(t, 0.0) / r) for t, r in sorted(rate.items()) if r > 0]
+        series.append(
+            CallerSeries(
+                workload,
+                reporter,
+                sorted(rate.items()),
+                success,
+                sorted(tails.get((workload, reporter), {}).items()),
+            )
+        )
+    return series
 
 
 def edges_from(rows: list[dict[str, Any]]) -> list[Edge]:

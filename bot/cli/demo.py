@@ -28,6 +28,7 @@ from bot.lifecycle.leadership import LeaderWatch
 from bot.settings_cli import load_settings
 from core.policy import PolicyError
 from core.store import Actor, Experiment, StoreError
+from handlers.reply import Attachment
 from mesh.errors import MeshError
 from mesh.install import ensure_installer_account
 
@@ -130,6 +131,9 @@ class TerminalNotifier:
 
     def experiment_started(self, experiment: Experiment, text: str) -> None:
         typer.echo(f"\n[{experiment.id}] started by a schedule: {text}")
+
+    def experiment_files(self, experiment: Experiment, attachments: Sequence[Attachment]) -> None:
+        typer.echo(f"\n[{experiment.id}] not shown in a terminal: {', '.join(a.title for a in attachments)}")
 
     def channel_message(self, channel: str, text: str, *, buttons: Sequence[Button] = ()) -> None:
         typer.echo(f"\n[{channel}] {text}")

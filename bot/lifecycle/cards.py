@@ -1,37 +1,74 @@
-"""Posting an ended experiment's report card (domain.report) into its thread.
+"""Posting an ended experiment's report card (domain.report) and its chart into its thread.
 
-Built on the worker that ended the experiment but after the end is recorded and the thread told,
-so a slow Prometheus delays only the card, never the revert.
+Every ending reaches here: the lifecycle's (expiry, guard) with its runtime, and the Slack
+front's (``fault clear``, the Stop button) with its own notifier. Called after the end is
+recorded and the thread told, so a slow Prometheus delays only the card, never the revert.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from datetime import datetime
 
-from bot.lifecycle.notify import deliver
+from bot.lifecycle.notify import Notifier, deliver
 from bot.lifecycle.runtime import Runtime
 from core.store import Experiment
-from domain.report import Card, report_card
+from domain.report import Card, chart_data, report_card
+from handlers.images import card_chart
+from handlers.reply import Attachment
+from mesh.prometheus import Prometheus, TelemetryUnavailable
 
 log = logging.getLogger(__name__)
 
 
 def post_report_card(rt: Runtime, experiment: Experiment, how: str) -> Card | None:
+    return send_report_card(rt.pipeline.prometheus, rt.notifier, experiment, how, now=rt.now)
+
+
+def send_report_card(
+    prometheus: Prometheus | None,
+    notifier: Notifier,
+    experiment: Experiment,
+    how: str,
+    *,
+    now: Callable[[], datetime],
+) -> Card | None:
+    ended_at = experiment.ended_at or now()
     try:
-        card = report_card(
-            rt.pipeline.prometheus, experiment, ended_at=experiment.ended_at or rt.now(), how=how
-        )
+        card = report_card(prometheus, experiment, ended_at=ended_at, how=how)
     except Exception:
         # A card is a courtesy: nothing it fails at may reach the ending that called it.
         log.exception("could not build the report card of %s", experiment.id)
         return None
-    notifier = rt.notifier
     deliver(experiment.id, lambda: notifier.experiment_event(experiment, card.text))
-    upload_card_chart(rt, experiment, card)
+    chart = card_chart_of(prometheus, experiment, ended_at=ended_at, now=now())
+    if chart is not None:
+        deliver(experiment.id, lambda: notifier.experiment_files(experiment, [chart]))
     return card
 
 
-def upload_card_chart(rt: Runtime, experiment: Experiment, card: Card) -> None:
-    """The seam for the card's chart PNG (rate, success, p99 over baseline + fault + tail): the
-    Slack files_upload_v2 helper is being added on another branch; once on main, render the chart
-    here and hand it to the notifier as an attachment. Until then the card is text only."""
+def card_chart_of(
+    prometheus: Prometheus | None, experiment: Experiment, *, ended_at: datetime, now: datetime
+) -> Attachment | None:
+    """The card's chart, or None when there is nothing to draw (no Prometheus, no requests): the
+    card's text already says what could not be measured."""
+    if prometheus is None:
+        return None
+    try:
+        data = chart_data(prometheus, experiment, ended_at=ended_at, now=now)
+        if not data.series:
+            return None
+        title = f"{experiment.id}: {experiment.kind} on {experiment.service}.{experiment.namespace}"
+        png = card_chart(data.series, fault_start=data.fault_start, fault_end=data.fault_end, title=title)
+    except TelemetryUnavailable as exc:
+        log.warning("no chart for the report card of %s: %s", experiment.id, exc)
+        return None
+    except Exception:
+        log.exception("could not draw the report card chart of %s", experiment.id)
+        return None
+    return Attachment(
+        name=f"report-{experiment.id}.png",
+        content=png,
+        title=f"Report card of {experiment.id}: rate, success, p99 per caller (shaded: the fault)",
+    )

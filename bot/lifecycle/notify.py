@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from core.store import Experiment
+from handlers.reply import Attachment
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ class Notifier(Protocol):
 
     def experiment_started(self, experiment: Experiment, text: str) -> None:
         """An experiment started without a person in a chat (a schedule ran it): open its thread."""
+
+    def experiment_files(self, experiment: Experiment, attachments: Sequence[Attachment]) -> None:
+        """Share images (a report card's chart) in the experiment's thread."""
 
     def channel_message(self, channel: str, text: str, *, buttons: Sequence[Button] = ()) -> None:
         """Post ``text`` to a channel, with optional buttons."""
@@ -89,6 +93,10 @@ class BackgroundNotifier:
     def experiment_started(self, experiment: Experiment, text: str) -> None:
         notifier = self.notifier
         self._queue.put((experiment.id, lambda: notifier.experiment_started(experiment, text)))
+
+    def experiment_files(self, experiment: Experiment, attachments: Sequence[Attachment]) -> None:
+        notifier = self.notifier
+        self._queue.put((experiment.id, lambda: notifier.experiment_files(experiment, attachments)))
 
     def channel_message(self, channel: str, text: str, *, buttons: Sequence[Button] = ()) -> None:
         notifier = self.notifier
@@ -129,6 +137,11 @@ class LogNotifier:
     def experiment_started(self, experiment: Experiment, text: str) -> None:
         self._log.info("[%s %s started] %s", experiment.id, experiment.channel or "-", text)
 
+    def experiment_files(self, experiment: Experiment, attachments: Sequence[Attachment]) -> None:
+        self._log.info(
+            "[%s] not shown without Slack: %s", experiment.id, ", ".join(a.title for a in attachments)
+        )
+
     def channel_message(self, channel: str, text: str, *, buttons: Sequence[Button] = ()) -> None:
         labels = f" [{' | '.join(b.text for b in buttons)}]" if buttons else ""
         self._log.info("[%s] %s%s", channel, text, labels)
@@ -138,13 +151,14 @@ class LogNotifier:
 class Note:
     """One notification as a RecordingNotifier saw it."""
 
-    kind: Literal["experiment", "started", "channel"]
+    kind: Literal["experiment", "started", "channel", "files"]
     text: str
     channel: str | None = None
     experiment_id: str | None = None
     final: bool = False
     buttons: tuple[Button, ...] = ()
     at: float = 0.0  # time.monotonic() when received
+    attachments: tuple[Attachment, ...] = ()
 
 
 @dataclass
@@ -173,6 +187,18 @@ class RecordingNotifier:
         self._add(
             Note(
                 "started", text, channel=experiment.channel, experiment_id=experiment.id, at=time.monotonic()
+            )
+        )
+
+    def experiment_files(self, experiment: Experiment, attachments: Sequence[Attachment]) -> None:
+        self._add(
+            Note(
+                "files",
+                ", ".join(a.title for a in attachments),
+                channel=experiment.channel,
+                experiment_id=experiment.id,
+                at=time.monotonic(),
+                attachments=tuple(attachments),
             )
         )
 

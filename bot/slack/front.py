@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -23,14 +24,16 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.confirm import Pending, PendingConfirmations
 from bot.events import Published
+from bot.lifecycle.cards import send_report_card
 from bot.metrics import Metrics
 from bot.pipeline import Pipeline, Unconfirmed
 from bot.slack import messages, render
 from bot.slack.client import webhook_client
 from bot.slack.middleware import Deliveries
-from bot.slack.threads import SLACK_FAILURES, Threads
+from bot.slack.threads import SLACK_FAILURES, SlackNotifier, Threads
 from bot.work import Admission, Lanes
-from core.store import Actor, ExperimentState, Source, StoreError
+from core.clock import utcnow
+from core.store import Actor, Experiment, ExperimentState, Source, StoreError
 from handlers.reply import Reply
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,10 @@ class SlackFront:
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        # Report cards of faults ended by a command (the lifecycle posts the others): built off the
+        # command's worker, so `fault clear` answers without waiting for Prometheus and matplotlib;
+        # one at a time, so `fault clear all` cannot start a thread per fault.
+        self._cards = ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-cards")
 
     # ------------------------------------------------------------ before and right after the ack
 
@@ -260,27 +267,43 @@ class SlackFront:
         if published.source == Source.SCHEDULER:
             # The lifecycle opens scheduled faults' threads and reports into them itself.
             return
-        asyncio.run_coroutine_threadsafe(self._follow(published), self.threads.require_loop()).result(
+        ended = asyncio.run_coroutine_threadsafe(self._follow(published), self.threads.require_loop()).result(
             FOLLOW_TIMEOUT_SECONDS
         )
+        if ended is not None:
+            self._cards.submit(
+                send_report_card,
+                self.pipeline.prometheus,
+                SlackNotifier(self.threads),
+                ended,
+                _how(ended),
+                now=utcnow,
+            )
 
-    async def _follow(self, published: Published) -> None:
+    def close(self) -> None:
+        """Stop taking report cards; those under way finish (each bounded by Slack's time-outs)."""
+        self._cards.shutdown(wait=False, cancel_futures=True)
+
+    async def _follow(self, published: Published) -> Experiment | None:
+        """Returns the experiment when this event ended it, for its report card."""
         event, actor = published.event, published.actor
         by = actor.user_id if actor.team_id else None
         experiment = await self.lanes.store.run(self.threads.load, event.experiment_id)
         if experiment is None:
-            return
+            return None
         if event.kind == "started":
             if experiment.thread_ts is None and experiment.state == ExperimentState.ACTIVE.value:
                 await self.threads.start(experiment.id, details=event.text)
         elif experiment.thread_ts is None:
-            return
+            return None
         elif event.kind == "extended":
             await self.threads.refresh_parent(experiment)
             await self.threads.post_to_thread(experiment, event.text, by=by)
         elif experiment.state not in _LIVE:
             await self.threads.post_to_thread(experiment, event.text, by=by)
             await self.threads.finish_parent(experiment, messages.how_it_ended(experiment))
+            return experiment if event.kind == "ended" else None
+        return None
 
     async def _button_command(self, text: str, origin: Origin) -> None:
         async with self._tracked():
@@ -484,6 +507,13 @@ class SlackFront:
             self._inflight -= 1
             if self._inflight == 0:
                 self._idle.set()
+
+
+def _how(experiment: Experiment) -> str:
+    """The card's "how it ended": "cleared by <name>" for a command."""
+    reason = (experiment.end_reason or experiment.state).removesuffix(" by user")
+    by = experiment.ended_by_name or experiment.ended_by_user
+    return f"{reason} by {by}" if by else reason
 
 
 def _same_person(a: Actor, b: Actor) -> bool:

@@ -255,6 +255,10 @@ class SlackNotifier:
         if final:
             self._threads.finish_parent_blocking(current, text, self._timeout)
 
+    def experiment_files(self, experiment: Experiment, attachments: Sequence[Attachment]) -> None:
+        current = self._threads.load(experiment.id) or experiment
+        self._threads.upload_blocking(current, *attachments, timeout=self._timeout)
+
     def experiment_started(self, experiment: Experiment, text: str) -> None:
         """As for a fault started by a slash command: a parent with Stop / Extend, details inside."""
         self._threads.start_blocking(experiment.id, text, self._timeout)
