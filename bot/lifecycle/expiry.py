@@ -103,9 +103,14 @@ class Expiries:
             self._ending_seen.clear()
 
     def owns(self, experiment_id: str) -> bool:
-        """Whether a job of ours is ending it or retrying to (the reaper leaves it alone)."""
+        """Whether a job of ours is ending it, retrying to, or about to (the reaper leaves it
+        alone). An expiry job armed for an overdue fault runs at once; were the reaper to take
+        the fault first, a fault missed while no leader ran would end as "expired" instead of
+        "reverted after restart"."""
         with self._lock:
-            return experiment_id in self._running or experiment_id in self._retrying
+            if experiment_id in self._running or experiment_id in self._retrying:
+                return True
+        return self.rt.has_job(_job("expire", experiment_id))
 
     # ------------------------------------------------------------------ arming from the store
 
