@@ -23,6 +23,9 @@ from mesh.errors import MeshError
 def lifecycle() -> None:
     """Run the experiment lifecycle until SIGTERM or Ctrl-C (leader election per MESHBOT_LEADER_ELECTION)."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # APScheduler logs every run of the periodic sync (several a second): one line per real
+    # event is what an operator reads, and a reader that stops reading must not block us.
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
     settings = load_settings()
     try:
         pipeline = build_pipeline(settings)

@@ -35,17 +35,21 @@ def test_meshbot_lifecycle_reverts_on_time_and_releases_its_lease_on_sigterm(
         MESHBOT_LIFECYCLE_IDENTITY="standalone",
         MESHBOT_LIFECYCLE_SYNC_SECONDS="0.2",
     )
-    process = subprocess.Popen(
-        [MESHBOT, "lifecycle"], env=variables, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    try:
-        wait_for(lambda: _holder(env) == "standalone", 10.0, "the standalone lifecycle to take the lease")
-        experiment_id = env.start_fault("web-svc", "1s")
-        env.wait_gone(experiment_id, within=2.0)
-        assert env.wait_state(experiment_id, "ended").end_reason == "expired"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        output, _ = process.communicate(timeout=20)
+    # Its log goes to a file: a pipe nobody reads until the end fills up and blocks the process.
+    log = tmp_path / "lifecycle.log"
+    with log.open("w") as sink:
+        process = subprocess.Popen(
+            [MESHBOT, "lifecycle"], env=variables, stdout=sink, stderr=subprocess.STDOUT, text=True
+        )
+        try:
+            wait_for(lambda: _holder(env) == "standalone", 10.0, "the standalone lifecycle to take the lease")
+            experiment_id = env.start_fault("web-svc", "1s")
+            env.wait_gone(experiment_id, within=2.0)
+            assert env.wait_state(experiment_id, "ended").end_reason == "expired"
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=20)
+    output = log.read_text()
     assert process.returncode == 0, output
     assert "running as standalone" in output
     assert _holder(env) is None, "released on the way out, so another replica need not wait"
