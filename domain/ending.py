@@ -364,6 +364,17 @@ def end(
                 verb=verb,
                 message=message(removed),
             )
+    except InvalidTransition:
+        if claim.verdict != Verdict.ENDING:
+            raise
+        # We came to finish an ending begun by someone else, who finished it first: theirs is the
+        # end path, ours a refusal, like any clear that arrives once it has ended.
+        with store.read() as session:
+            raise PermanentError(
+                Claim(
+                    experiment_id, Verdict.ENDED, get_experiment(session=session, experiment_id=experiment_id)
+                )
+            ) from None
     except DATABASE_ERRORS as exc:
         if not cluster_alone:
             raise

@@ -568,6 +568,10 @@ def _clear_all_of(wanted: list[_ToClear], ctx: Context, reason: EndReason) -> Re
             lines.append(line)
             events.append(ExperimentEvent("ended", item.experiment_id, line))
         except ending.PermanentError as exc:
+            if len(wanted) == 1:
+                # One experiment, ended by someone else between the read and the claim: a refusal,
+                # as it is for whoever presses a moment later — not an "ok" that cleared nothing.
+                raise
             lines.append(f"• {exc}")
         except ending.TemporaryError as exc:
             failures += 1
