@@ -348,6 +348,11 @@ def end(
     if claim is not None and claim.verdict not in accept:
         raise PermanentError(claim)
     report = clear(kube, namespace=namespace, experiment_id=experiment_id, vs_names=vs_names)
+    if claim is not None and claim.verdict == Verdict.ENDED and report.found_nothing:
+        # Ended by another path, its fault taken out, between this trigger's look at the cluster
+        # and its claim (a reaper pass racing the expiry after a takeover): nothing was done here,
+        # so nothing is recorded — a second end row would say it ended twice.
+        raise PermanentError(claim)
     if claim is None:
         return Ended(experiment_id, namespace, report, None, database_error=database_error)
     assert store is not None
@@ -364,6 +369,17 @@ def end(
                 verb=verb,
                 message=message(removed),
             )
+    except InvalidTransition:
+        if claim.verdict != Verdict.ENDING:
+            raise
+        # We came to finish an ending begun by someone else, who finished it first: theirs is the
+        # end path, ours a refusal, like any clear that arrives once it has ended.
+        with store.read() as session:
+            raise PermanentError(
+                Claim(
+                    experiment_id, Verdict.ENDED, get_experiment(session=session, experiment_id=experiment_id)
+                )
+            ) from None
     except DATABASE_ERRORS as exc:
         if not cluster_alone:
             raise

@@ -489,6 +489,15 @@ def _list(command: ListCommand, ctx: Context) -> Reply:
         f"`fault clear {m.experiment_id}`"
         for m in view.unrecorded
     ]
+    # A failed start whose write landed after the command gave up is live all the same: a list
+    # that left it out said "No active faults" while it injected.
+    lines += [
+        f"• {e.id} {describe_fault(e)} on {e.service}.{e.namespace} by "
+        f"{e.created_by_name or e.created_by_user} — recorded as failed but still in the cluster; "
+        + (f"removed at its expiry, {e.expires_at:%H:%M:%S} UTC, or " if e.expires_at else "")
+        + f"by `fault clear {e.id}`"
+        for e in view.stuck
+    ]
     if view.cluster_error:
         lines.append(f"⚠ as recorded; the cluster could not be read to confirm: {view.cluster_error}")
     data = {
@@ -497,14 +506,16 @@ def _list(command: ListCommand, ctx: Context) -> Reply:
             {"experiment_id": m.experiment_id, "namespace": m.namespace, "expires_at": m.expires.isoformat()}
             for m in view.unrecorded
         ],
+        "stuck": [_fault_data(e) for e in view.stuck],
     }
-    if not view.faults and not view.unrecorded:
+    if not view.faults and not view.unrecorded and not view.stuck:
         return Reply(
             "No active faults." if command.namespace is None else f"No active faults in {command.namespace}.",
             data=data,
         )
     return Reply(
-        f"Active faults ({len(view.faults) + len(view.unrecorded)}):\n" + "\n".join(lines), data=data
+        f"Active faults ({len(view.faults) + len(view.unrecorded) + len(view.stuck)}):\n" + "\n".join(lines),
+        data=data,
     )
 
 
@@ -628,6 +639,10 @@ def _clear_all_of(wanted: list[_ToClear], ctx: Context, reason: EndReason) -> Re
             lines.append(line)
             events.append(ExperimentEvent("ended", item.experiment_id, line))
         except ending.PermanentError as exc:
+            if len(wanted) == 1:
+                # One experiment, ended by someone else between the read and the claim: a refusal,
+                # as it is for whoever presses a moment later — not an "ok" that cleared nothing.
+                raise
             lines.append(f"• {exc}")
         except ending.TemporaryError as exc:
             failures += 1
