@@ -458,7 +458,11 @@ def due_from_cluster(
 ) -> tuple[int, list[Due]]:
     """How many faults the cluster carries, and those expired at least ``grace`` before ``now``
     (MeshError when the VirtualServices cannot be listed)."""
-    marked = list_marked_faults(kube, namespace)
+    return due_of(list_marked_faults(kube, namespace), now=now, grace=grace)
+
+
+def due_of(marked: list[MarkedFault], *, now: datetime, grace: timedelta) -> tuple[int, list[Due]]:
+    """`due_from_cluster` on faults already read from the cluster."""
     checked = len({(m.namespace, m.experiment_id) for m in marked})
     found: dict[tuple[str, str], list[MarkedFault]] = defaultdict(list)
     for mark in marked:

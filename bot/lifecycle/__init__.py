@@ -49,7 +49,7 @@ from bot.lifecycle.schedules import ScheduleRunner
 from bot.pipeline import Authorizer, Pipeline
 from core.clock import utcnow
 from core.settings import Settings
-from core.store import Store
+from core.store import Store, list_failed
 from domain.ending import DATABASE_ERRORS
 from mesh.errors import MeshError
 from mesh.kube import Kube
@@ -70,6 +70,7 @@ log = logging.getLogger(__name__)
 
 SYNC_JOB = "lifecycle:sync"
 REAP_JOB = "lifecycle:reap"
+REAP_SOON_JOB = "lifecycle:reap-soon"
 RECONCILE_JOB = "lifecycle:reconcile"
 DIGEST_JOB = "lifecycle:digest"
 
@@ -300,11 +301,16 @@ class Lifecycle:
             self.schedules.sync()
         except DATABASE_ERRORS as exc:
             log.warning("cannot read the schedules: %s", str(exc).splitlines()[0])
+        try:
+            self._watch_failed_starts()
+        except DATABASE_ERRORS as exc:
+            log.warning("cannot read the failed experiments: %s", str(exc).splitlines()[0])
 
     def reap_now(self) -> ReapReport | None:
         """One reaper pass over every configured cluster, leaving alone what the expiry jobs are
         already ending; the report is the default cluster's (None when it could not be swept)."""
         default: ReapReport | None = None
+        soonest: datetime | None = None
         for cluster in self.rt.cluster_names():
             try:
                 report = reap(
@@ -322,9 +328,37 @@ class Lifecycle:
                 continue
             for line in report.lines()[:-1]:
                 log.info("reaper (%s): %s", cluster, line)
+            if report.next_due_at is not None:
+                soonest = min(soonest or report.next_due_at, report.next_due_at)
             if cluster == self.rt.cluster:
                 default = report
+        self._reap_again_at(soonest)
         return default
+
+    def _watch_failed_starts(self) -> None:
+        """A start recorded as failed may still land in the cluster (a write answered after the
+        client gave up). No expiry job ends such a fault; the reaper does, from its annotation —
+        so sweep when it would fall due, not up to a whole reaper interval later."""
+        now = self.rt.now()
+        horizon = self.settings.lifecycle_reaper_seconds
+        with self.rt.store.read() as session:
+            recent = list_failed(session=session, since=now - self.rt.pipeline.policy.faults.max_duration)
+        grace = timedelta(seconds=self.settings.lifecycle_reaper_grace_seconds)
+        due = [
+            e.created_at + timedelta(seconds=e.duration_seconds) + grace
+            for e in recent
+            if e.started_at is None and e.created_at is not None
+        ]
+        upcoming = [moment for moment in due if now < moment <= now + timedelta(seconds=horizon)]
+        if upcoming and not self.rt.has_job(REAP_SOON_JOB):
+            self._reap_again_at(min(upcoming))
+
+    def _reap_again_at(self, due: datetime | None) -> None:
+        """Sweep again when a fault only the reaper will end falls due, rather than up to a whole
+        reaper interval later (a late-landing write of a failed start would outlive its expiry)."""
+        if due is None or due > self.rt.now() + timedelta(seconds=self.settings.lifecycle_reaper_seconds):
+            return
+        self.rt.add_job(jobs.reap, REAP_SOON_JOB, due)
 
     def send_digests(self) -> None:
         digest = self.rt.pipeline.policy.digest

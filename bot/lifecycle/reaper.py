@@ -58,6 +58,8 @@ class ReapReport:
     failed: list[NotReaped] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # expired in the cluster, extended in the store
     gone: list[str] = field(default_factory=list)  # active in the store, no longer in the cluster
+    # When the next fault that only the reaper will end falls due (None: none in the cluster).
+    next_due_at: datetime | None = None
     database: bool = True
     database_error: str | None = None
 
@@ -105,7 +107,14 @@ def reap(
     report = ReapReport(database=store is not None)
     if store is None:
         report.database_error = "no database configured or reachable"
-    report.checked, due = ending.due_from_cluster(kube, now=now, grace=grace, namespace=namespace)
+    marked = list_marked_faults(kube, namespace)
+    report.checked, due = ending.due_of(marked, now=now, grace=grace)
+    # What no expiry job will end (a start recorded as failed whose write landed late, a fault
+    # with no record at all) is the reaper's alone: the service sweeps again when it falls due.
+    report.next_due_at = min(
+        (m.expires + grace for m in marked if m.expires + grace > now and not claimed(m.experiment_id)),
+        default=None,
+    )
     for fault in due:
         if claimed(fault.experiment_id):
             continue

@@ -59,7 +59,8 @@ def test_a_write_that_lands_after_the_clients_timeout_is_listed_and_ends_on_expi
     """The API server takes the write but answers after the client gave up: meshbot must not
     believe nothing was applied. The fault shows in `fault list` and is gone within 2 s of expiry."""
     env.kube.timeout = 1.0
-    lifecycle = env.lifecycle(lifecycle_reaper_seconds=0.5)
+    # The default sweep interval: the leader sweeps again when a fault only the reaper ends is due.
+    lifecycle = env.lifecycle(lifecycle_reaper_seconds=15)
     with attempt("outages"):
         env.pg.hooks.hang_next(VS_WRITES, 1, seconds=1.5, method=method)
         reply = env.run(f"fault abort 500 50% web-svc.{NS} for 3s")
