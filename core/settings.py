@@ -139,8 +139,10 @@ class Settings(BaseSettings):
     prometheus_username: str | None = Field(default=None, description="Basic auth user for Prometheus.")
     prometheus_password: SecretStr | None = Field(default=None, description="Basic auth password.")
     prometheus_verify_tls: bool = Field(default=True, description="Check Prometheus's TLS certificate.")
+    # Under Slack's 3 s for the answer, with room for the rest of the reply: a hung Prometheus
+    # (or Kiali) must not hold a slash command past the window people expect an answer in.
     prometheus_timeout_seconds: float = Field(
-        default=5.0, gt=0, le=60, description="Give up on one Prometheus request after this."
+        default=2.0, gt=0, le=60, description="Give up on one Prometheus request after this."
     )
     kiali_url: str | None = Field(default=None, description="Kiali base URL with its web root, e.g. …/kiali.")
     kiali_token: SecretStr | None = Field(default=None, description="Bearer token for Kiali.")
