@@ -28,6 +28,7 @@ from core.clock import utcnow
 from core.errors import Refused
 from core.policy import Policy
 from core.store import Actor, Outcome, Source, Store, StoreError, get_binding, record_event
+from domain.ending import DATABASE_ERRORS
 from handlers import VERBS
 from handlers.context import Context
 from handlers.errors import UsageError
@@ -50,6 +51,11 @@ Authorizer = Callable[[str, Any, Context], str | None]
 Confirmer = Callable[[str, Any, Context], Question | None]
 # The installer for a cluster, by name and client (istioctl needs the cluster's kubeconfig).
 InstallerFactory = Callable[[str, Kube], Installer]
+
+
+# meshbot's own store errors, and the database being gone (SQLAlchemy's, as the driver raises
+# them): either way a command ends as one line, and its audit row is attempted, never a traceback.
+STORE_FAILURES: tuple[type[Exception], ...] = (StoreError, *DATABASE_ERRORS)
 
 
 def _allow_all(verb: str, command: Any, ctx: Context) -> str | None:
@@ -203,7 +209,7 @@ def _audit(pipeline: Pipeline, call: Call, reply: Reply) -> None:
                 experiment_id=reply.experiment_id,
                 request_id=ctx.request_id,
             )
-    except StoreError:
+    except STORE_FAILURES:
         # The command already happened; losing its audit row must be loud, not fatal.
         log.exception("could not record the audit event for request %s", ctx.request_id)
 
@@ -244,8 +250,9 @@ def errors_step(pipeline: Pipeline, call: Call, after: Next) -> Reply:
         return Reply.refused(str(exc), target=exc.target)
     except MeshError as exc:
         return Reply.error(f"{call.verb} failed: {exc}")
-    except StoreError as exc:
-        return Reply.error(f"{call.verb} failed: the experiment store: {exc}")
+    except STORE_FAILURES as exc:
+        first = str(exc).splitlines()[0] if str(exc) else exc.__class__.__name__
+        return Reply.error(f"{call.verb} failed: the experiment store: {first}")
     except Exception as exc:
         # A bug must still end as one line and one audit row, never a traceback or an HTTP 500;
         # the traceback goes to the log, under the request id the person can quote.
