@@ -81,3 +81,43 @@ def test_sigkill_while_20_expiries_commit_and_the_next_leader_ends_each_once(
             if process is not None and process.poll() is None:
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=20)
+
+
+def test_both_replicas_sigkilled_in_turn_and_every_fault_still_ends_once(env: Env, tmp_path: Path) -> None:
+    """Two replicas running; the leader is killed, the follower leads; a new replica joins and the
+    new leader is killed in turn: faults started under each leader end once, on time."""
+    a, a_log = _lifecycle(env, tmp_path, "replica-a")
+    b, b_log = _lifecycle(env, tmp_path, "replica-b")
+    c = None
+    try:
+        wait_for(lambda: _holder(env) in ("replica-a", "replica-b"), 10.0, "a leader elected")
+        first_leader, follower = (a, b) if _holder(env) == "replica-a" else (b, a)
+        follower_name = "replica-b" if follower is b else "replica-a"
+        early = [env.start_fault(SERVICES[n % len(SERVICES)], duration="6s") for n in range(4)]
+        with attempt("crashes"):
+            first_leader.send_signal(signal.SIGKILL)
+            first_leader.wait(timeout=10)
+            wait_for(lambda: _holder(env) == follower_name, 10.0, "the follower to take over")
+        c, c_log = _lifecycle(env, tmp_path, "replica-c")
+        late = [env.start_fault(SERVICES[n % len(SERVICES)], duration="3s") for n in range(4)]
+        with attempt("crashes"):
+            follower.send_signal(signal.SIGKILL)
+            follower.wait(timeout=10)
+            wait_for(lambda: _holder(env) == "replica-c", 10.0, "the new replica to take over")
+            for experiment_id in early + late:
+                expires = env.experiment(experiment_id).expires_at
+                assert expires is not None
+                wait_for(lambda i=experiment_id: not env.in_cluster(i), 15.0, f"{experiment_id} gone")
+                env.wait_state(experiment_id, "ended", timeout=5.0)
+        with attempt("crashes"):
+            time.sleep(0.5)
+            ended = _ending_rows(env)
+            twice = {i: ended[i] for i in early + late if ended[i] != 1}
+            logs = [log.read_text()[-1500:] for log in (a_log, b_log, c_log)]
+            assert not twice, (twice, logs)
+            assert_chain_intact(env.store)
+    finally:
+        for process in (a, b, c):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=20)
