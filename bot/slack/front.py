@@ -267,9 +267,9 @@ class SlackFront:
         if published.source == Source.SCHEDULER:
             # The lifecycle opens scheduled faults' threads and reports into them itself.
             return
-        ended = asyncio.run_coroutine_threadsafe(self._follow(published), self.threads.require_loop()).result(
-            FOLLOW_TIMEOUT_SECONDS
-        )
+        # The loop first: a coroutine made before finding there is no loop is never awaited.
+        loop = self.threads.require_loop()
+        ended = asyncio.run_coroutine_threadsafe(self._follow(published), loop).result(FOLLOW_TIMEOUT_SECONDS)
         if ended is not None:
             self._cards.submit(
                 send_report_card,

@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar
 
 from aiohttp import ClientError
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 SLACK_FAILURES = (SlackApiError, SlackClientError, ClientError, OSError, asyncio.TimeoutError)
 UNDELIVERED_KEPT = 5
+T = TypeVar("T")
 # The label counted in meshbot_slack_api_failures_total: one upload is three calls to Slack.
 UPLOAD_METHOD = "files_upload_v2"
 
@@ -163,9 +164,7 @@ class Threads:
         return True
 
     def upload_blocking(self, experiment: Experiment, *attachments: Attachment, timeout: float = 60) -> bool:
-        return asyncio.run_coroutine_threadsafe(
-            self.upload(experiment, *attachments), self.require_loop()
-        ).result(timeout)
+        return self._on_loop(lambda: self.upload(experiment, *attachments), timeout)
 
     async def refresh_parent(self, experiment: Experiment) -> bool:
         """Redraw a running fault's parent (after an extension: the new end time)."""
@@ -178,19 +177,18 @@ class Threads:
     def post_to_thread_blocking(
         self, experiment: Experiment, text: str, timeout: float = 60, *, buttons: Sequence[Any] = ()
     ) -> str | None:
-        return asyncio.run_coroutine_threadsafe(
-            self.post_to_thread(experiment, text, buttons=buttons), self.require_loop()
-        ).result(timeout)
+        return self._on_loop(lambda: self.post_to_thread(experiment, text, buttons=buttons), timeout)
 
     def start_blocking(self, experiment_id: str, details: str, timeout: float = 60) -> str | None:
-        return asyncio.run_coroutine_threadsafe(
-            self.start(experiment_id, details=details), self.require_loop()
-        ).result(timeout)
+        return self._on_loop(lambda: self.start(experiment_id, details=details), timeout)
 
     def finish_parent_blocking(self, experiment: Experiment, text: str, timeout: float = 60) -> bool:
-        return asyncio.run_coroutine_threadsafe(
-            self.finish_parent(experiment, text), self.require_loop()
-        ).result(timeout)
+        return self._on_loop(lambda: self.finish_parent(experiment, text), timeout)
+
+    def _on_loop(self, make: Callable[[], Coroutine[Any, Any, T]], timeout: float) -> T:
+        # The loop first: a coroutine made before finding there is no loop is never awaited.
+        loop = self.require_loop()
+        return asyncio.run_coroutine_threadsafe(make(), loop).result(timeout)
 
     def load(self, experiment_id: str) -> Experiment | None:
         return self._load(experiment_id)
