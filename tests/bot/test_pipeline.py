@@ -5,7 +5,6 @@ functions passed in; a cluster is the playground where a verb needs one, else a 
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -39,17 +38,12 @@ from handlers.reply import ExperimentEvent, Reply
 from mesh.errors import Unavailable
 from mesh.kube import Kube, for_url
 from playground.runner import Playground
+from tests.support.sockets import closed_port
 
 NS = "emojivoto-istio"
 CHANNEL = "C0CHAOS"
 ALICE = Actor(user_id="U0ALICE", team_id="T0001", display_name="alice")
 BOB = Actor(user_id="U0BOB", team_id="T0001", display_name="bob")
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ so the audit rows counted below are only the ones the domain writes itself.
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -66,6 +65,7 @@ from mesh.clusters import Clusters
 from mesh.kube import Kube, for_url
 from mesh.virtualservices import list_marked_faults
 from playground.runner import Playground
+from tests.support.sockets import closed_port
 
 NS = "emojivoto-istio"
 CHANNEL = "C0CHAOS"
@@ -77,12 +77,6 @@ POLICY = Policy(dashboards={"grafana": "https://grafana.example/d/mesh", "kiali"
 
 
 # ---------------------------------------------------------------------- the floor under the verbs
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@ acknowledged and answered within Slack's 3 s, says in one line what is missing, 
 
 from __future__ import annotations
 
-import socket
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,45 +21,17 @@ from playground.runner import Playground
 from tests.resilience.figures import attempt
 from tests.slack.conftest import ROLES, SlackClient, settings_for
 from tests.slack.fake_slack import FakeSlack
+from tests.support.sockets import closed_port, hung_server
 
 NS = "emojivoto-istio"
 SLACK_DEADLINE = 3.0
 
 
-def _closed_port() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture
 def hung_url() -> Iterator[str]:
     """Accepts connections and never answers, like a Prometheus stuck on a heavy query."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    held: list[socket.socket] = []
-    stop = threading.Event()
-
-    def accept() -> None:
-        listener.settimeout(0.2)
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    stop.set()
-    thread.join()
-    for conn in held:
-        conn.close()
-    listener.close()
+    with hung_server() as url:
+        yield url
 
 
 def _slack_with(
@@ -92,7 +62,7 @@ def _slack_with(
 def test_summary_and_status_answer_within_slacks_3s_when_telemetry_is_down(
     playground: Playground, store: Store, fake_slack: FakeSlack, hung_url: str, down: str, tmp_path: Path
 ) -> None:
-    url = _closed_port() if down == "closed" else hung_url
+    url = f"http://127.0.0.1:{closed_port()}" if down == "closed" else hung_url
     slack, http = _slack_with(playground, store, fake_slack, url)
     with http:
         for command in (f"summary web-svc -n {NS}", "status"):

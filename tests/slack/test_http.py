@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,17 +15,12 @@ from core.policy import Policy
 from core.store import Store
 from mesh.kube import for_url
 from playground.runner import Playground
+from tests.support.sockets import closed_port
 
 from .conftest import API_TOKEN, ROLES, SlackApp, SlackClient, audit_rows, settings_for, wait_audit
 from .fake_slack import FakeSlack
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
-
-
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_healthz_and_readyz_when_all_is_well(slack_app: SlackApp) -> None:

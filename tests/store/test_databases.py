@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,16 +10,11 @@ from sqlalchemy import text
 from typer.testing import Result
 
 from core.store import DatabaseUnavailable, Store, open_store
+from tests.support.sockets import closed_port
 
 from .helpers import postgres
 
 PASSWORD = "s3cr3t-Pa55"
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(
