@@ -106,6 +106,20 @@ def _upcoming(session: Session, schedule: Schedule, run: datetime | None, now: d
     return run
 
 
+def _run_in_question(
+    session: Session, schedule_id: str, run: datetime | None, now: datetime
+) -> tuple[Schedule, datetime] | str:
+    """The schedule and the run a button or verb means, or the sentence saying why there is none."""
+    try:
+        schedule = get_schedule(session=session, schedule_id=schedule_id)
+    except ScheduleNotFound:
+        return f"Schedule {schedule_id} no longer exists."
+    upcoming = _upcoming(session, schedule, run, now)
+    if isinstance(upcoming, str):
+        return upcoming[:1].upper() + upcoming[1:] + "."
+    return schedule, upcoming
+
+
 def postpone(
     schedule_id: str,
     by: timedelta = POSTPONE_BY,
@@ -124,13 +138,10 @@ def postpone(
     """
     now = now or utcnow()
     with store.write() as session:
-        try:
-            schedule = get_schedule(session=session, schedule_id=schedule_id)
-        except ScheduleNotFound:
-            return f"Schedule {schedule_id} no longer exists."
-        upcoming = _upcoming(session, schedule, run, now)
-        if isinstance(upcoming, str):
-            return upcoming[:1].upper() + upcoming[1:] + "."
+        found = _run_in_question(session, schedule_id, run, now)
+        if isinstance(found, str):
+            return found
+        schedule, upcoming = found
         later = upcoming + by
         tz = schedule.timezone
         if schedule.run_at is not None:
@@ -187,13 +198,10 @@ def skip_next(
     """Skip one run (``run``, default the next); later runs of a cron schedule stay."""
     now = now or utcnow()
     with store.write() as session:
-        try:
-            schedule = get_schedule(session=session, schedule_id=schedule_id)
-        except ScheduleNotFound:
-            return f"Schedule {schedule_id} no longer exists."
-        upcoming = _upcoming(session, schedule, run, now)
-        if isinstance(upcoming, str):
-            return upcoming[:1].upper() + upcoming[1:] + "."
+        found = _run_in_question(session, schedule_id, run, now)
+        if isinstance(found, str):
+            return found
+        schedule, upcoming = found
         tz = schedule.timezone
         if schedule.run_at is not None:
             # Its only run: nothing is left to run, so it is paused (and listed as such).

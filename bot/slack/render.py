@@ -11,13 +11,13 @@ block meshbot sends is shaped in one module.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from bot.confirm import Pending
 from bot.lifecycle.notify import EXTEND_ACTION, STOP_ACTION
-from core.durations import human_duration
 from core.store import Experiment
+from domain.live import describe_fault as short_description
 from handlers.reply import Reply
 
 Block = dict[str, Any]
@@ -192,13 +192,9 @@ def render(reply: Reply, *, expires_at: datetime | None = None) -> list[Block]:
 
 
 def describe_fault(experiment: Experiment) -> str:
-    params = experiment.parameters or {}
-    if experiment.kind == "delay":
-        what = f"delay {human_duration(timedelta(milliseconds=int(params.get('delay_ms', 0))))}"
-    else:
-        what = f"abort {params.get('http_status') or params.get('grpc_status')}"
-    what += f" on {float(params.get('percentage', 100.0)):g}% of requests"
-    headers = params.get("headers") or {}
+    """domain.live's short form, spelled out for a thread's parent: `… of requests with …`."""
+    what = f"{short_description(experiment)} of requests"
+    headers = (experiment.parameters or {}).get("headers") or {}
     if headers:
         what += " with " + ", ".join(f"{k}: {v}" for k, v in headers.items())
     return what
