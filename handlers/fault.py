@@ -471,6 +471,12 @@ def _time_left(experiment: Experiment, now: datetime) -> str:
     )
 
 
+def _listed(e: Experiment) -> str:
+    """A `fault list` line's start: which fault, doing what, where, started by whom."""
+    who = e.created_by_name or e.created_by_user
+    return f"• {e.id} {describe_fault(e)} on {e.service}.{e.namespace} by {who}"
+
+
 def _list(command: ListCommand, ctx: Context) -> Reply:
     view = live_faults(ctx.store, ctx.kube, cluster=ctx.cluster, namespace=command.namespace)
     now = ctx.now()
@@ -479,10 +485,7 @@ def _list(command: ListCommand, ctx: Context) -> Reply:
         e = fault.experiment
         disagreement = state_of(fault)
         when = disagreement or _time_left(e, now)
-        lines.append(
-            f"• {e.id} {describe_fault(e)} on {e.service}.{e.namespace} by "
-            f"{e.created_by_name or e.created_by_user} — {when}"
-        )
+        lines.append(f"{_listed(e)} — {when}")
     lines += [
         f"• {m.experiment_id} in {m.namespace} (VirtualService {m.vs_name}): in the cluster with no live "
         f"record in meshbot's store; it is removed at its expiry, {m.expires:%H:%M:%S} UTC, or by "
@@ -492,8 +495,7 @@ def _list(command: ListCommand, ctx: Context) -> Reply:
     # A failed start whose write landed after the command gave up is live all the same: a list
     # that left it out said "No active faults" while it injected.
     lines += [
-        f"• {e.id} {describe_fault(e)} on {e.service}.{e.namespace} by "
-        f"{e.created_by_name or e.created_by_user} — recorded as failed but still in the cluster; "
+        f"{_listed(e)} — recorded as failed but still in the cluster; "
         + (f"removed at its expiry, {e.expires_at:%H:%M:%S} UTC, or " if e.expires_at else "")
         + f"by `fault clear {e.id}`"
         for e in view.stuck
