@@ -27,7 +27,7 @@ from bot.metrics import Metrics, verb_label
 from core.clock import utcnow
 from core.errors import Refused
 from core.policy import Policy
-from core.store import Actor, Outcome, Source, Store, StoreError, get_binding, record_event
+from core.store import Actor, Outcome, Source, Store, StoreError, record_event
 from domain.ending import DATABASE_ERRORS
 from handlers import VERBS
 from handlers.context import Context
@@ -301,10 +301,9 @@ def parse_step(pipeline: Pipeline, call: Call, after: Next) -> Reply:
 
 def _bind_cluster(pipeline: Pipeline, ctx: Context) -> None:
     """Act on the cluster the channel is bound to (`use <ns> cluster=<name>`), else the default."""
-    if ctx.channel:
-        with pipeline.store.read() as session:
-            binding = get_binding(session=session, channel=ctx.channel)
-            cluster = binding.cluster if binding is not None else None
+    bound = ctx.binding()
+    if bound is not None:
+        cluster = bound[0]
         if cluster and cluster != ctx.cluster:
             assert ctx.clusters is not None
             ctx.kube = ctx.clusters.kube(cluster)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import cast
 
 from core.clock import utcnow
 from core.errors import Refused
@@ -16,6 +17,8 @@ from mesh.kiali import Kiali
 from mesh.kube import Kube
 from mesh.lease import Leadership
 from mesh.prometheus import Prometheus
+
+_UNREAD = object()
 
 
 @dataclass
@@ -41,6 +44,8 @@ class Context:
     leadership: Callable[[], Leadership] | None = None
     # The command's words after any `/mesh`, split once by the pipeline; nothing re-tokenises the text.
     words: tuple[str, ...] = ()
+    _binding: object = field(default=_UNREAD, init=False, repr=False, compare=False)
+
     # Where telemetry is read from; None where no Prometheus is configured.
     prometheus: Prometheus | None = None
     # Kiali draws `graph` when configured; Prometheus is the fallback.
@@ -55,13 +60,22 @@ class Context:
             return self.kube
         return self.clusters.kube(cluster)
 
+    def binding(self) -> tuple[str, str] | None:
+        """The channel's bound (cluster, namespace), read once per command: authorization, the
+        confirm step, the cluster choice and the verb all ask."""
+        if self._binding is _UNREAD:
+            found = None
+            if self.channel:
+                with self.store.read() as session:
+                    bound = get_binding(session=session, channel=self.channel)
+                    if bound is not None:
+                        found = (bound.cluster, bound.namespace)
+            self._binding = found
+        return cast(tuple[str, str] | None, self._binding)
+
     def default_namespace(self) -> str | None:
-        if self.channel:
-            with self.store.read() as session:
-                binding = get_binding(session=session, channel=self.channel)
-                if binding is not None:
-                    return binding.namespace
-        return self.policy.default_namespace
+        bound = self.binding()
+        return bound[1] if bound is not None else self.policy.default_namespace
 
     def namespace(self, explicit: str | None) -> str:
         """The namespace a command means: named in it, else the channel's binding, else the policy's."""
