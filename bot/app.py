@@ -203,6 +203,7 @@ async def _slack(
         confirmations=parts.confirmations,
         metrics=metrics,
         lanes=lanes,
+        card_tail_seconds=settings.card_tail_seconds,
     )
     secret = settings.slack_signing_secret
     if not socket_mode and secret is None:

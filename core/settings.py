@@ -127,6 +127,13 @@ class Settings(BaseSettings):
         le=3600,
         description="Seconds between evaluations of an experiment's guards (MESHBOT_GUARD_INTERVAL).",
     )
+    card_tail_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        le=900,
+        description="Seconds after an experiment ends before its report card's chart is drawn, so it "
+        "shows the recovery (MESHBOT_CARD_TAIL_SECONDS; 0: at once, with no tail).",
+    )
     schedule_misfire_grace_seconds: float = Field(
         default=60.0, ge=0, description="A scheduled run later than this is reported as missed, not run."
     )

@@ -18,7 +18,7 @@ from mesh.prometheus import CallerSeries, Prometheus, ServiceSignals, Signals, T
 MAX_WINDOW = timedelta(minutes=15)
 # Rates need two samples: 30 s covers a 15 s scrape (or backfill step).
 MIN_WINDOW = timedelta(seconds=30)
-# What the chart shows after the fault: enough to see recovery, short enough to post the card soon.
+# The longest the chart shows after the fault: enough to see the recovery.
 TAIL = timedelta(minutes=1)
 # Points per series: a readable line without asking Prometheus for thousands of samples.
 CHART_POINTS = 120
@@ -127,13 +127,18 @@ class ChartData:
 
 
 def chart_data(
-    prometheus: Prometheus, experiment: Experiment, *, ended_at: datetime, now: datetime
+    prometheus: Prometheus,
+    experiment: Experiment,
+    *,
+    ended_at: datetime,
+    now: datetime,
+    tail: timedelta = TAIL,
 ) -> ChartData:
     """The card chart's series: a baseline as long as the run (capped), the run, and a short tail
     up to now. Raises TelemetryUnavailable."""
     started = experiment.started_at or experiment.created_at
     length = min(max(ended_at - started, MIN_WINDOW), MAX_WINDOW)
-    start, end = started - length, min(ended_at + TAIL, max(now, ended_at))
+    start, end = started - length, min(ended_at + tail, max(now, ended_at))
     step = max(1.0, (end - start).total_seconds() / CHART_POINTS)
     # Two scrapes at least in every rate, else the line breaks up into gaps.
     window = f"{max(30, int(step * 2))}s"

@@ -39,6 +39,7 @@ from apscheduler.triggers.cron import CronTrigger
 from bot.authz import RoleAuthorizer, ScheduleOwners
 from bot.lifecycle import jobs
 from bot.lifecycle.cards import post_report_card
+from bot.lifecycle.charts import LaterCharts
 from bot.lifecycle.digest import digest_text
 from bot.lifecycle.expiry import Expiries
 from bot.lifecycle.guards import GuardRunner
@@ -109,8 +110,13 @@ class Lifecycle:
             # Scheduled runs are checked as their owner; Slack user groups when the app has them.
             authorize_runs=authorize_runs or ScheduleOwners(RoleAuthorizer()),
         )
-        self.expiries = Expiries(self.rt, after_end=lambda e, how: post_report_card(self.rt, e, how))
-        self.guards = GuardRunner(self.rt, after_end=lambda e, how: post_report_card(self.rt, e, how))
+        self.charts = LaterCharts()
+        self.expiries = Expiries(
+            self.rt, after_end=lambda e, how: post_report_card(self.rt, e, how, self.charts)
+        )
+        self.guards = GuardRunner(
+            self.rt, after_end=lambda e, how: post_report_card(self.rt, e, how, self.charts)
+        )
         self.schedules = ScheduleRunner(self.rt)
         self._state_lock = threading.RLock()
         self._leading = threading.Event()
@@ -165,6 +171,7 @@ class Lifecycle:
         if self._elector is not None:
             self._elector.stop(release=True)
         jobs.unregister(self.rt.instance)
+        self.charts.stop()
         self._notifier.close()
 
     def abandon(self) -> None:

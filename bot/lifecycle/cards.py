@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from bot.lifecycle.charts import LaterCharts
 from bot.lifecycle.notify import Notifier, deliver
 from bot.lifecycle.runtime import Runtime
 from core.store import Experiment
-from domain.report import Card, chart_data, report_card
+from domain.report import TAIL, Card, chart_data, report_card
 from handlers.images import card_chart
 from handlers.reply import Attachment
 from mesh.prometheus import Prometheus, TelemetryUnavailable
@@ -22,8 +23,16 @@ from mesh.prometheus import Prometheus, TelemetryUnavailable
 log = logging.getLogger(__name__)
 
 
-def post_report_card(rt: Runtime, experiment: Experiment, how: str) -> Card | None:
-    return send_report_card(rt.pipeline.prometheus, rt.notifier, experiment, how, now=rt.now)
+def post_report_card(rt: Runtime, experiment: Experiment, how: str, charts: LaterCharts) -> Card | None:
+    return send_report_card(
+        rt.pipeline.prometheus,
+        rt.notifier,
+        experiment,
+        how,
+        now=rt.now,
+        charts=charts,
+        tail_seconds=rt.settings.card_tail_seconds,
+    )
 
 
 def send_report_card(
@@ -33,7 +42,11 @@ def send_report_card(
     how: str,
     *,
     now: Callable[[], datetime],
+    charts: LaterCharts | None = None,
+    tail_seconds: float = 0.0,
 ) -> Card | None:
+    """Posts the card's text now and its chart once ``tail_seconds`` have passed (at once without
+    ``charts``), so the chart shows the service recovering after the fault."""
     ended_at = experiment.ended_at or now()
     try:
         card = report_card(prometheus, experiment, ended_at=ended_at, how=how)
@@ -42,21 +55,37 @@ def send_report_card(
         log.exception("could not build the report card of %s", experiment.id)
         return None
     deliver(experiment.id, lambda: notifier.experiment_event(experiment, card.text))
-    chart = card_chart_of(prometheus, experiment, ended_at=ended_at, now=now())
-    if chart is not None:
-        deliver(experiment.id, lambda: notifier.experiment_files(experiment, [chart]))
+    if prometheus is None:
+        return card
+
+    def draw() -> None:
+        chart = card_chart_of(
+            prometheus, experiment, ended_at=ended_at, now=now(), tail=timedelta(seconds=tail_seconds)
+        )
+        if chart is not None:
+            deliver(experiment.id, lambda: notifier.experiment_files(experiment, [chart]))
+
+    if charts is None or tail_seconds <= 0:
+        draw()
+    else:
+        charts.after(tail_seconds, draw)
     return card
 
 
 def card_chart_of(
-    prometheus: Prometheus | None, experiment: Experiment, *, ended_at: datetime, now: datetime
+    prometheus: Prometheus | None,
+    experiment: Experiment,
+    *,
+    ended_at: datetime,
+    now: datetime,
+    tail: timedelta = TAIL,
 ) -> Attachment | None:
     """The card's chart, or None when there is nothing to draw (no Prometheus, no requests): the
     card's text already says what could not be measured."""
     if prometheus is None:
         return None
     try:
-        data = chart_data(prometheus, experiment, ended_at=ended_at, now=now)
+        data = chart_data(prometheus, experiment, ended_at=ended_at, now=now, tail=tail)
         if not data.series:
             return None
         title = f"{experiment.id}: {experiment.kind} on {experiment.service}.{experiment.namespace}"

@@ -25,6 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.confirm import Pending, PendingConfirmations
 from bot.events import Published
 from bot.lifecycle.cards import send_report_card
+from bot.lifecycle.charts import LaterCharts
 from bot.metrics import Metrics
 from bot.pipeline import Pipeline, Unconfirmed
 from bot.slack import messages, render
@@ -64,6 +65,7 @@ class SlackFront:
         confirmations: PendingConfirmations,
         metrics: Metrics,
         lanes: Lanes | None = None,
+        card_tail_seconds: float = 0.0,
     ) -> None:
         self.pipeline = pipeline
         self.client = client
@@ -79,6 +81,8 @@ class SlackFront:
         # command's worker, so `fault clear` answers without waiting for Prometheus and matplotlib;
         # one at a time, so `fault clear all` cannot start a thread per fault.
         self._cards = ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-cards")
+        self._charts = LaterCharts()
+        self._card_tail_seconds = card_tail_seconds
 
     # ------------------------------------------------------------ before and right after the ack
 
@@ -278,11 +282,14 @@ class SlackFront:
                 ended,
                 _how(ended),
                 now=utcnow,
+                charts=self._charts,
+                tail_seconds=self._card_tail_seconds,
             )
 
     def close(self) -> None:
         """Stop taking report cards; those under way finish (each bounded by Slack's time-outs)."""
         self._cards.shutdown(wait=False, cancel_futures=True)
+        self._charts.stop()
 
     async def _follow(self, published: Published) -> Experiment | None:
         """Returns the experiment when this event ended it, for its report card."""

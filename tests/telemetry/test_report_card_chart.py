@@ -42,7 +42,7 @@ def slack(mesh: Mesh, make_playground: Callable[..., Playground], tmp_path: Path
         prometheus=Prometheus(mesh.prometheus.url),
     )
     try:
-        with TestClient(create_app(settings_for(fake), pipeline=pipeline)) as http:
+        with TestClient(create_app(settings_for(fake, card_tail_seconds=1), pipeline=pipeline)) as http:
             client = SlackClient(http, fake)
             client.store = store  # type: ignore[attr-defined]
             yield client
