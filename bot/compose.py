@@ -11,6 +11,7 @@ from bot.pipeline import Pipeline
 from core.policy import Policy, load_policy
 from core.settings import Settings
 from core.store import AuditKey, open_store
+from handlers import VERBS
 from mesh.clusters import Clusters
 from mesh.install import Installer, IstioctlInstaller, JobInstaller
 from mesh.kiali import Kiali
@@ -74,8 +75,11 @@ def build_pipeline(settings: Settings, *, lazy: bool = False) -> Pipeline:
 
     ``lazy``: connect to the default cluster when a command first needs it (a one-shot CLI,
     where ``audit`` must work without a cluster); otherwise now, so a long-running service with a
-    broken configuration says so at start-up."""
+    broken configuration says so at start-up; a service imports every verb's module now too, so
+    no first command waits for one."""
     policy = load_policy(settings.policy_file)
+    if not lazy:
+        VERBS.load_all()
     store = open_store(
         settings.database_url,
         auto_migrate=settings.auto_migrate,
