@@ -6,7 +6,9 @@ their own from a playground and a temporary database.
 
 from __future__ import annotations
 
-from bot.lifecycle.leadership import LeaderWatch
+from typing import TYPE_CHECKING
+
+from bot.leadership import LeaderWatch
 from bot.pipeline import Pipeline
 from core.policy import Policy, load_policy
 from core.settings import Settings
@@ -14,9 +16,12 @@ from core.store import AuditKey, open_store
 from handlers import VERBS
 from mesh.clusters import Clusters
 from mesh.install import Installer, IstioctlInstaller, JobInstaller
-from mesh.kiali import Kiali
 from mesh.kube import Kube, LazyKube
-from mesh.prometheus import Prometheus
+
+# Telemetry's clients (requests, prometheus_api_client) are imported only where one is configured.
+if TYPE_CHECKING:
+    from mesh.kiali import Kiali
+    from mesh.prometheus import Prometheus
 
 
 def build_installer(settings: Settings, kube: Kube, *, kubeconfig: str | None = None) -> Installer:
@@ -40,6 +45,8 @@ def build_installer(settings: Settings, kube: Kube, *, kubeconfig: str | None = 
 def build_kiali(settings: Settings) -> Kiali | None:
     if not settings.kiali_url:
         return None
+    from mesh.kiali import Kiali
+
     token = settings.kiali_token.get_secret_value() if settings.kiali_token else None
     # Kiali sits beside Prometheus: the same TLS and time-out settings hold for both.
     return Kiali(
@@ -53,6 +60,8 @@ def build_kiali(settings: Settings) -> Kiali | None:
 def build_prometheus(settings: Settings) -> Prometheus | None:
     if not settings.prometheus_url:
         return None
+    from mesh.prometheus import Prometheus
+
     password = settings.prometheus_password
     return Prometheus(
         settings.prometheus_url,
