@@ -73,11 +73,11 @@ def test_every_verb_module_says_what_the_registry_declares_of_it() -> None:
     # `help` reads the declarations without importing the modules: they must not drift apart.
     VERBS.load_all()
     for verb, record in VERBS.items():
-        assert (record.module.VERB, record.module.HELP, record.module.USAGE) == (
+        assert (
             verb,
             record.HELP,
             record.USAGE,
-        )
+        ) == (record.module.VERB, record.module.HELP, record.module.USAGE)
 
 
 def test_a_declaration_its_module_contradicts_is_refused_when_the_verb_first_runs() -> None:
