@@ -115,7 +115,7 @@ class Registry(Mapping[str, Registered]):
         """Import every verb's module now: a service pays for them at start-up, not on a first
         command, and a broken verb module stops the start instead of one command."""
         for record in self._records.values():
-            record.module  # noqa: B018 - imported for its side effect
+            record.module  # noqa: B018 - read for the import it makes
 
     def __getitem__(self, verb: str) -> Registered:
         return self._records[verb]
