@@ -31,8 +31,8 @@ from bot.api import ApiParts
 from bot.authz import RoleAuthorizer, ScheduleOwners
 from bot.compose import build_pipeline
 from bot.confirm import PendingConfirmations, needs_confirmation
+from bot.leadership import LeaderWatch
 from bot.lifecycle import Lifecycle, LogNotifier, Notifier
-from bot.lifecycle.leadership import LeaderWatch
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.pipeline import Pipeline
 from bot.slack import gate, messages

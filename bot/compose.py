@@ -6,16 +6,22 @@ their own from a playground and a temporary database.
 
 from __future__ import annotations
 
-from bot.lifecycle.leadership import LeaderWatch
+from typing import TYPE_CHECKING
+
+from bot.leadership import LeaderWatch
 from bot.pipeline import Pipeline
 from core.policy import Policy, load_policy
 from core.settings import Settings
 from core.store import AuditKey, open_store
+from handlers import VERBS
 from mesh.clusters import Clusters
 from mesh.install import Installer, IstioctlInstaller, JobInstaller
-from mesh.kiali import Kiali
 from mesh.kube import Kube, LazyKube
-from mesh.prometheus import Prometheus
+
+# Telemetry's clients (requests, prometheus_api_client) are imported only where one is configured.
+if TYPE_CHECKING:
+    from mesh.kiali import Kiali
+    from mesh.prometheus import Prometheus
 
 
 def build_installer(settings: Settings, kube: Kube, *, kubeconfig: str | None = None) -> Installer:
@@ -39,6 +45,8 @@ def build_installer(settings: Settings, kube: Kube, *, kubeconfig: str | None = 
 def build_kiali(settings: Settings) -> Kiali | None:
     if not settings.kiali_url:
         return None
+    from mesh.kiali import Kiali
+
     token = settings.kiali_token.get_secret_value() if settings.kiali_token else None
     # Kiali sits beside Prometheus: the same TLS and time-out settings hold for both.
     return Kiali(
@@ -52,6 +60,8 @@ def build_kiali(settings: Settings) -> Kiali | None:
 def build_prometheus(settings: Settings) -> Prometheus | None:
     if not settings.prometheus_url:
         return None
+    from mesh.prometheus import Prometheus
+
     password = settings.prometheus_password
     return Prometheus(
         settings.prometheus_url,
@@ -74,8 +84,11 @@ def build_pipeline(settings: Settings, *, lazy: bool = False) -> Pipeline:
 
     ``lazy``: connect to the default cluster when a command first needs it (a one-shot CLI,
     where ``audit`` must work without a cluster); otherwise now, so a long-running service with a
-    broken configuration says so at start-up."""
+    broken configuration says so at start-up; a service imports every verb's module now too, so
+    no first command waits for one."""
     policy = load_policy(settings.policy_file)
+    if not lazy:
+        VERBS.load_all()
     store = open_store(
         settings.database_url,
         auto_migrate=settings.auto_migrate,

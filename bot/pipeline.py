@@ -19,16 +19,14 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.confirm import Question
 from bot.events import EventBus, Published
-from bot.metrics import Metrics, verb_label
 from core.clock import utcnow
 from core.errors import Refused
 from core.policy import Policy
-from core.store import Actor, Outcome, Source, Store, StoreError, record_event
-from domain.ending import DATABASE_ERRORS
+from core.store import DATABASE_ERRORS, Actor, Outcome, Source, Store, StoreError, record_event
 from handlers import VERBS
 from handlers.context import Context
 from handlers.errors import UsageError
@@ -37,11 +35,16 @@ from handlers.registry import Registered
 from handlers.reply import Reply
 from mesh.clusters import Clusters
 from mesh.errors import MeshError
-from mesh.install import Installer
-from mesh.kiali import Kiali
 from mesh.kube import Kube
-from mesh.lease import Leadership
-from mesh.prometheus import Prometheus
+
+# Only named in annotations: a CLI pipeline has no metrics and may never install, read the Lease
+# or ask Prometheus, and should not import what they need (`meshbot run help` stays cheap).
+if TYPE_CHECKING:
+    from bot.metrics import Metrics
+    from mesh.install import Installer
+    from mesh.kiali import Kiali
+    from mesh.lease import Leadership
+    from mesh.prometheus import Prometheus
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +53,7 @@ Authorizer = Callable[[str, Any, Context], str | None]
 # A confirm step returns None to go ahead, or the question to ask before acting (bot.confirm).
 Confirmer = Callable[[str, Any, Context], Question | None]
 # The installer for a cluster, by name and client (istioctl needs the cluster's kubeconfig).
-InstallerFactory = Callable[[str, Kube], Installer]
+InstallerFactory = Callable[[str, Kube], "Installer"]
 
 
 # meshbot's own store errors, and the database being gone (SQLAlchemy's, as the driver raises
@@ -102,7 +105,7 @@ class Pipeline:
     # Shared by every copy made with dataclasses.replace, so a subscriber hears every transport.
     events: EventBus = field(default_factory=EventBus)
     metrics: Metrics | None = None
-    # Who ends faults on time; a fault is refused while nobody leads (bot.lifecycle.leadership).
+    # Who ends faults on time; a fault is refused while nobody leads (bot.leadership).
     leadership: Callable[[], Leadership] | None = None
     # Telemetry for summary, graph and status; None where no Prometheus is configured.
     prometheus: Prometheus | None = None
@@ -223,6 +226,8 @@ def audit_step(pipeline: Pipeline, call: Call, after: Next) -> Reply:
 
 def _count(pipeline: Pipeline, call: Call, reply: Reply) -> None:
     if pipeline.metrics is not None:
+        from bot.metrics import verb_label  # loaded with the Metrics themselves
+
         outcome = "held" if isinstance(reply, Unconfirmed) else str(reply.outcome)
         pipeline.metrics.commands.labels(verb_label(call.verb), outcome, str(call.ctx.source)).inc()
 

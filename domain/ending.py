@@ -29,16 +29,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from core.errors import Refused
 from core.store import (
-    DatabaseUnavailable,
+    DATABASE_ERRORS,
     Experiment,
     ExperimentNotFound,
     InvalidTransition,
-    SchemaNotCurrent,
     Store,
     begin_ending,
     end_experiment,
@@ -55,8 +53,6 @@ from mesh.virtualservices import ClearReport, MarkedFault, clear_fault, list_mar
 log = logging.getLogger(__name__)
 
 SCHEDULER = Actor.scheduler()
-# The database being down or gone shows up as any of these; anything else is a bug to surface.
-DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, DatabaseUnavailable, SchemaNotCurrent)
 # A timer may fire a few milliseconds before the expiry it was armed for.
 EARLY_FIRE = timedelta(milliseconds=5)
 

@@ -5,18 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from core.clock import utcnow
 from core.errors import Refused
 from core.policy import Policy
 from core.store import Actor, Source, Store, get_binding
-from mesh.clusters import Clusters
-from mesh.install import Installer
-from mesh.kiali import Kiali
-from mesh.kube import Kube
-from mesh.lease import Leadership
-from mesh.prometheus import Prometheus
+
+# Only named in annotations: every command builds a Context, and `help` should not import what
+# installing, the Lease or telemetry need.
+if TYPE_CHECKING:
+    from mesh.clusters import Clusters
+    from mesh.install import Installer
+    from mesh.kiali import Kiali
+    from mesh.kube import Kube
+    from mesh.lease import Leadership
+    from mesh.prometheus import Prometheus
 
 _UNREAD = object()
 

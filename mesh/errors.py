@@ -2,6 +2,10 @@
 
 API errors from the official client are mapped here once, so handlers never see ApiException and
 the HTTP library could change without touching them.
+
+The client's exception classes are imported when a call is made, never with this module: every
+command imports MeshError, and importing anything of the client costs a CLI tenths of a second
+(the package's ``__init__`` loads all of it), which ``help`` or ``audit`` should not pay.
 """
 
 from __future__ import annotations
@@ -9,9 +13,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError as Urllib3Error
+if TYPE_CHECKING:
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError as Urllib3Error
 
 
 class MeshError(Exception):
@@ -91,6 +97,9 @@ def _url_of(exc: Urllib3Error | OSError) -> str:
 @contextmanager
 def calling(doing: str) -> Iterator[None]:
     """Runs one API call, turning client and transport errors into MeshErrors that say `doing`."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError as Urllib3Error
+
     try:
         yield
     except ApiException as exc:

@@ -3,6 +3,9 @@
 Two installers behind one interface: istioctl as a local subprocess (when the bot's image carries
 it), or the official `istio/istioctl` image run as a Kubernetes Job (when it does not). Which one
 runs is a deployment setting; see `make_installer`.
+
+The pipeline builds an installer for every command, so this module leaves the client's modules
+(see mesh/kube.py for their cost) to the functions that talk to the cluster.
 """
 
 from __future__ import annotations
@@ -19,23 +22,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
-
-import kubernetes.watch
-from kubernetes.client import (
-    V1Deployment,
-    V1Job,
-    V1Namespace,
-    V1ObjectMeta,
-    V1Pod,
-    V1Service,
-    V1ServiceAccount,
-)
-from kubernetes.client.exceptions import ApiException
-from urllib3.exceptions import HTTPError as Urllib3Error
+from typing import TYPE_CHECKING, Any, Literal
 
 from mesh.errors import MeshError, NotFound, calling
 from mesh.kube import Kube
+
+if TYPE_CHECKING:
+    from kubernetes.client import V1Deployment, V1Job, V1ObjectMeta, V1Pod, V1Service
 
 PROFILES = ("demo", "default", "minimal", "ambient", "empty")
 ISTIO_NAMESPACE = "istio-system"
@@ -197,6 +190,8 @@ def _read_deployment(kube: Kube, namespace: str, name: str) -> V1Deployment | No
 
 def _meta(obj: Any) -> V1ObjectMeta:
     """The metadata of a typed object; the generated models make every field optional."""
+    from kubernetes.client import V1ObjectMeta
+
     meta = getattr(obj, "metadata", None)
     return meta if isinstance(meta, V1ObjectMeta) else V1ObjectMeta()
 
@@ -372,6 +367,9 @@ def ensure_installer_account(kube: Kube, *, namespace: str, service_account: str
     """The namespace and ServiceAccount the Job installer runs as, created when missing — what
     deploy/components/installer applies on a real cluster, for the demo's playground cluster.
     (Binding it to cluster-admin is the playground's business: it does not enforce RBAC.)"""
+    from kubernetes.client import V1Namespace, V1ObjectMeta, V1ServiceAccount
+    from kubernetes.client.exceptions import ApiException
+
     with calling(f"creating namespace {namespace}"):
         try:
             kube.core.create_namespace(
@@ -423,6 +421,8 @@ class JobInstaller(Installer):
         )
 
     def _run(self, action: Action, args: tuple[str, ...], on_progress: ProgressCallback) -> InstallResult:
+        from kubernetes.client import V1Job
+
         kube = self.kube
         name = self.job_name(action)
         where = f"{self.namespace}/{name}"
@@ -517,6 +517,9 @@ def wait_for_job(
 
     Watches from resourceVersion `since` (or from the current state); falls back to polling
     when the watch cannot be used."""
+    from kubernetes.client.exceptions import ApiException
+    from urllib3.exceptions import HTTPError as Urllib3Error
+
     deadline = time.monotonic() + timeout
     try:
         return _watch_job(kube, namespace, name, since, deadline)
@@ -527,6 +530,9 @@ def wait_for_job(
 
 
 def _watch_job(kube: Kube, namespace: str, name: str, since: str | None, deadline: float) -> V1Job | None:
+    import kubernetes.watch
+    from kubernetes.client import V1Job
+
     watch = kubernetes.watch.Watch()
     resource_version = since
     while (remaining := deadline - time.monotonic()) > 0:

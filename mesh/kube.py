@@ -1,4 +1,9 @@
-"""Connecting to a cluster with the official client: kubeconfig (KUBECONFIG, context) or in-cluster."""
+"""Connecting to a cluster with the official client: kubeconfig (KUBECONFIG, context) or in-cluster.
+
+The client is imported when a client is built or used, not with this module: importing any of it
+runs the package's ``__init__``, which loads every API and model (~0.2 s of CPU), and commands that
+never reach the cluster (``help``, ``audit``) import Kube all the same.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +12,12 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-import kubernetes.client
-import kubernetes.config
-import yaml
-from kubernetes.config.config_exception import ConfigException
+from typing import TYPE_CHECKING
 
 from mesh.errors import MeshError
+
+if TYPE_CHECKING:
+    import kubernetes.client
 
 # Every call carries a timeout: a hung API server must not hang a chat command.
 DEFAULT_TIMEOUT_SECONDS = 10.0
@@ -29,25 +33,36 @@ class Kube:
     api_client: kubernetes.client.ApiClient
     timeout: float = DEFAULT_TIMEOUT_SECONDS
 
+    # The client is loaded already: an ApiClient exists. Its import here is a dictionary look-up.
     @property
     def core(self) -> kubernetes.client.CoreV1Api:
-        return kubernetes.client.CoreV1Api(self.api_client)
+        from kubernetes.client import CoreV1Api
+
+        return CoreV1Api(self.api_client)
 
     @property
     def apps(self) -> kubernetes.client.AppsV1Api:
-        return kubernetes.client.AppsV1Api(self.api_client)
+        from kubernetes.client import AppsV1Api
+
+        return AppsV1Api(self.api_client)
 
     @property
     def batch(self) -> kubernetes.client.BatchV1Api:
-        return kubernetes.client.BatchV1Api(self.api_client)
+        from kubernetes.client import BatchV1Api
+
+        return BatchV1Api(self.api_client)
 
     @property
     def custom(self) -> kubernetes.client.CustomObjectsApi:
-        return kubernetes.client.CustomObjectsApi(self.api_client)
+        from kubernetes.client import CustomObjectsApi
+
+        return CustomObjectsApi(self.api_client)
 
     @property
     def coordination(self) -> kubernetes.client.CoordinationV1Api:
-        return kubernetes.client.CoordinationV1Api(self.api_client)
+        from kubernetes.client import CoordinationV1Api
+
+        return CoordinationV1Api(self.api_client)
 
     @property
     def host(self) -> str:
@@ -90,6 +105,8 @@ def connect(*, kubeconfig: str | Path | None = None, context: str | None = None)
     """A client for the configured cluster: an explicit kubeconfig, $KUBECONFIG, ~/.kube/config,
     or the in-cluster service account, in that order. Raises MeshError with one line naming the
     files it looked at and what to do."""
+    import kubernetes.client
+
     configuration = kubernetes.client.Configuration()
     source = _kubeconfig_source(kubeconfig)
     if source is None:
@@ -115,6 +132,9 @@ def _kubeconfig_source(kubeconfig: str | Path | None) -> tuple[str, list[Path]] 
 
 
 def _load_in_cluster(configuration: kubernetes.client.Configuration) -> None:
+    import kubernetes.config
+    from kubernetes.config.config_exception import ConfigException
+
     if not os.environ.get("KUBERNETES_SERVICE_HOST"):
         raise MeshError(
             f"no kubeconfig found (KUBECONFIG unset, {Path.home() / '.kube' / 'config'} missing) and not "
@@ -132,6 +152,10 @@ def _load_in_cluster(configuration: kubernetes.client.Configuration) -> None:
 def _load_kubeconfig(
     configuration: kubernetes.client.Configuration, source: tuple[str, list[Path]], context: str | None
 ) -> None:
+    import kubernetes.config
+    import yaml
+    from kubernetes.config.config_exception import ConfigException
+
     where, paths = source
     fix = "fix it, or point KUBECONFIG at a working one (`kubectl config view` reads the same files)"
     missing = [str(p) for p in paths if not p.is_file()]
@@ -164,6 +188,8 @@ def _one_line(exc: BaseException) -> str:
 
 def for_url(url: str, *, token: str | None = None) -> Kube:
     """A client for an API server by URL (the playground, or tests), ignoring proxy settings."""
+    import kubernetes.client
+
     configuration = kubernetes.client.Configuration()
     configuration.host = url
     configuration.proxy = None
@@ -175,8 +201,10 @@ def for_url(url: str, *, token: str | None = None) -> Kube:
 
 def unreachable(kube: Kube, *, timeout: float) -> str | None:
     """Why the API server cannot be used right now (for readiness), or None when it answers."""
+    from kubernetes.client import VersionApi
+
     try:
-        kubernetes.client.VersionApi(kube.api_client).get_code(_request_timeout=timeout)
+        VersionApi(kube.api_client).get_code(_request_timeout=timeout)
     except Exception as exc:
         # Any failure means "not ready"; its class is enough for the probe's one line.
         return f"cannot reach the Kubernetes API at {kube.host}: {exc.__class__.__name__}"

@@ -22,7 +22,7 @@ LAZY: dict[str, tuple[str, str]] = {
     "demo": ("bot.cli.demo", "demo"),
     "migrate": ("bot.cli.store", "migrate"),
     "run": ("bot.cli.run", "run"),
-    "chat": ("bot.cli.run", "chat"),
+    "chat": ("bot.cli.chat", "chat"),
     "reap": ("bot.cli.reap", "reap"),
     "lifecycle": ("bot.lifecycle.cli", "lifecycle"),
     "serve": ("bot.cli.serve", "serve"),

@@ -19,12 +19,12 @@ from urllib.parse import urlsplit
 
 import typer
 
+from bot.cli.chat import chat_loop
 from bot.cli.playground import playground_required
 from bot.cli.prometheus_local import PrometheusUnavailable, running_prometheus
-from bot.cli.run import chat_loop
 from bot.compose import build_pipeline
+from bot.leadership import LeaderWatch
 from bot.lifecycle import Button, Lifecycle
-from bot.lifecycle.leadership import LeaderWatch
 from bot.settings_cli import load_settings
 from core.policy import PolicyError
 from core.store import Actor, Experiment, StoreError

@@ -11,8 +11,8 @@ from types import FrameType
 import typer
 
 from bot.compose import build_pipeline
+from bot.leadership import LeaderWatch
 from bot.lifecycle import Lifecycle
-from bot.lifecycle.leadership import LeaderWatch
 from bot.lifecycle.notify import LogNotifier
 from bot.settings_cli import load_settings
 from core.policy import PolicyError

@@ -28,7 +28,7 @@ from core.store.confirmations import (
     take_confirmation,
     take_expired_confirmations,
 )
-from core.store.db import Store, create_store_engine, redacted
+from core.store.db import DATABASE_ERRORS, Store, create_store_engine, redacted
 from core.store.dedup import claim_request_key, prune_request_keys
 from core.store.errors import (
     AuditKeyError,
@@ -95,6 +95,7 @@ from core.values import (
 )
 
 __all__ = [
+    "DATABASE_ERRORS",
     "Actor",
     "AuditEvent",
     "AuditKey",

@@ -9,11 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url, text
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.store.chain import SESSION_KEY_INFO, AuditKey
-from core.store.errors import DatabaseUnavailable
+from core.store.errors import DatabaseUnavailable, SchemaNotCurrent
+
+# The database being down or gone shows up as any of these; anything else is a bug to surface.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (SQLAlchemyError, DatabaseUnavailable, SchemaNotCurrent)
 
 # Execution option read by the SQLite ``begin`` hook: which BEGIN to emit.
 _SQLITE_BEGIN = "meshbot_sqlite_begin"

@@ -16,8 +16,8 @@ from prompt_toolkit.input import create_pipe_input
 from prompt_toolkit.input.base import PipeInput
 from prompt_toolkit.output import DummyOutput
 
+from bot.cli.chat import chat_loop, completer_for
 from bot.cli.prompt import MeshCompleter, messages_above, terminal_reader
-from bot.cli.run import chat_loop, completer_for
 from bot.pipeline import Pipeline
 from core.policy import Policy
 from core.store import Actor, Store

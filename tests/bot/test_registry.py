@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from handlers import VERBS, fault, help
-from handlers.registry import MissingRules, Registry, register
+from handlers.registry import Declared, MissingRules, Registry, register
 from handlers.verb import Access, Everywhere, Namespace
 
 from .conftest import NS, context
@@ -67,6 +67,25 @@ def test_the_record_is_the_module_and_its_rules() -> None:
     record = VERBS["fault"]
     assert record.module is fault and record.rules is fault.rules
     assert (record.VERB, record.USAGE) == ("fault", fault.USAGE)
+
+
+def test_every_verb_module_says_what_the_registry_declares_of_it() -> None:
+    # `help` reads the declarations without importing the modules: they must not drift apart.
+    VERBS.load_all()
+    for verb, record in VERBS.items():
+        assert (
+            verb,
+            record.HELP,
+            record.USAGE,
+        ) == (record.module.VERB, record.module.HELP, record.module.USAGE)
+
+
+def test_a_declaration_its_module_contradicts_is_refused_when_the_verb_first_runs() -> None:
+    verbs = Registry()
+    verbs.fill((Declared("help", "an outdated line", help.USAGE, "handlers.help"),))
+    assert verbs["help"].HELP == "an outdated line"
+    with pytest.raises(TypeError, match="make them agree"):
+        verbs["help"].parse_args([])
 
 
 def verb_module(name: str, **declared: Any) -> ModuleType:

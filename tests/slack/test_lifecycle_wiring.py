@@ -10,7 +10,7 @@ import kubernetes.client
 from fastapi.testclient import TestClient
 
 from bot.app import create_app
-from bot.lifecycle.leadership import LeaderWatch
+from bot.leadership import LeaderWatch
 from bot.pipeline import Pipeline
 from core.policy import Policy
 from core.store import Store

@@ -3,6 +3,10 @@
 This process's own lifecycle answers first (a single replica, or the demo, may lead without a
 Lease); otherwise the Lease says whether another replica leads. The answer is kept for a moment
 so a burst of commands costs one read of the Lease, not one each.
+
+It lives beside the pipeline, not in bot/lifecycle/: every pipeline is built with one, and importing
+the lifecycle package would bring its scheduler and every verb's dependencies with it. The Lease's
+module (and with it the Kubernetes client) is imported when a fault first asks.
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from core.clock import utcnow
 from core.settings import Settings
 from mesh.kube import Kube
-from mesh.lease import Leadership, read_leadership
+
+if TYPE_CHECKING:
+    from mesh.lease import Leadership
 
 # A lapse is judged against the Lease's own duration; a second of staleness changes nothing.
 CACHE_SECONDS = 1.0
@@ -47,6 +53,8 @@ class LeaderWatch:
 
     def __call__(self) -> Leadership:
         """MeshError when the API server cannot be asked (the command then fails as any would)."""
+        from mesh.lease import Leadership, read_leadership
+
         local = self.local
         if local is not None and local.is_leader:
             return Leadership(True, holder=local.identity, renewed=self._clock())
