@@ -60,8 +60,11 @@ def main(argv: list[str]) -> dict[str, Any]:
         first = subprocess.run([meshbot, "run", "help"], env=env, capture_output=True, text=True, check=False)
         if first.returncode != 0:  # migrates, and warms the page cache
             raise SystemExit(f"meshbot run help failed: {first.stderr.strip()}")
-        ours = [wall([meshbot, "run", "help"], env) for _ in range(runs)]
-        theirs = [wall(reference, env) for _ in range(runs)]
+        ours: list[tuple[float, float]] = []
+        theirs: list[tuple[float, float]] = []
+        for _ in range(runs):
+            ours.append(wall([meshbot, "run", "help"], env))
+            theirs.append(wall(reference, env))
     result = {
         "meshbot_ms": statistics.median(w for w, _ in ours) * 1000,
         "reference_ms": statistics.median(w for w, _ in theirs) * 1000,

@@ -40,10 +40,10 @@ from mesh.kube import Kube
 from mesh.namespaces import require_service
 from mesh.virtualservices import (
     AppliedChange,
+    FaultPlan,
     apply_fault,
     list_marked_faults,
     plan_fault,
-    sidecarless_callers,
     update_expiry,
 )
 
@@ -55,6 +55,8 @@ class Started:
     expires_at: datetime
     duration: timedelta
     changes: list[AppliedChange]
+    # What was applied, as planned: the pre-flight reads it (after the fault is in, see handlers.fault).
+    plan: FaultPlan
     warnings: list[str] = field(default_factory=list)
 
 
@@ -133,6 +135,7 @@ def start(
             spec=spec,
             experiment_id=experiment_id,
             expires_at=expires_at,
+            service_checked=True,
         )
     except MeshError as exc:
         _fail(store, experiment_id, str(exc))
@@ -167,16 +170,9 @@ def start(
     )
     for change in applied.changes:
         events.on_virtual_service(kube, namespace, change.vs_name, "FaultInjected", note)
-    warnings = list(applied.warnings)
-    try:
-        callers = sidecarless_callers(kube, namespace)
-    except MeshError:
-        callers = []
-    if callers:
-        warnings.append(
-            f"pods without a sidecar won't see this fault when they call {service}: {', '.join(callers)}"
-        )
-    return Started(experiment_id, target, expires_at, duration, list(applied.changes), warnings)
+    return Started(
+        experiment_id, target, expires_at, duration, list(applied.changes), plan, list(applied.warnings)
+    )
 
 
 def _fault_words(spec: FaultSpec) -> str:

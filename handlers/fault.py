@@ -328,7 +328,6 @@ def _start(command: StartCommand, ctx: Context) -> Reply:
     guards = command.guards or default_guards(ctx, namespace)
     if command.dry_run:
         return _dry_run(command, ctx, target, spec)
-    warned = _preflight(ctx, target, spec)
     _require_a_leader(ctx, target)
     try:
         started = experiments.start(
@@ -377,7 +376,7 @@ def _start(command: StartCommand, ctx: Context) -> Reply:
     if guards:
         every = "" if ctx.prometheus is not None else " (no Prometheus is configured: they cannot be checked)"
         lines.append(f"Guards{every}: {'; '.join(g.text() for g in guards)} — two breaches in a row end it.")
-    lines += [f"⚠ {w}" for w in dict.fromkeys([*warned, *started.warnings])]
+    lines += [f"⚠ {w}" for w in dict.fromkeys([*_preflight(ctx, started), *started.warnings])]
     text = "\n".join(lines)
     return Reply(
         text,
@@ -405,10 +404,12 @@ def _plan(ctx: Context, target: Target, spec: FaultSpec, experiment_id: str) -> 
     )
 
 
-def _preflight(ctx: Context, target: Target, spec: FaultSpec) -> list[str]:
-    """Read before applying; a read failing here is for the start itself to report."""
+def _preflight(ctx: Context, started: experiments.Started) -> list[str]:
+    """The pre-flight warnings of the plan that was applied. Read once the fault is in: they never
+    block, and reading first would put a pods list and a Prometheus query (slow or down, at times)
+    between the command and the fault; the person reads them in the same reply either way."""
     try:
-        return preflight(ctx.kube, ctx.prometheus, _plan(ctx, target, spec, DRY_RUN_ID))
+        return preflight(ctx.kube, ctx.prometheus, started.plan)
     except MeshError:
         return []
 

@@ -202,9 +202,12 @@ def plan_fault(
     spec: FaultSpec,
     experiment_id: str,
     expires_at: datetime,
+    service_checked: bool = False,
 ) -> FaultPlan:
-    """Reads the Service and the namespace's VirtualServices and plans the fault; writes nothing."""
-    require_service(kube, namespace, service)
+    """Reads the Service (unless the caller just did) and the namespace's VirtualServices and
+    plans the fault; writes nothing."""
+    if not service_checked:
+        require_service(kube, namespace, service)
     virtual_services = _list_vs(kube, namespace)
     planned = plan_changes(
         virtual_services,

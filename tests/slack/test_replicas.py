@@ -135,7 +135,11 @@ def test_a_retry_sent_to_the_other_replica_does_not_run_again(
     assert first.response.status_code == retry.response.status_code == 200
     assert retry.response.text == ""
     a.slack.fake.wait_for_call("chat.postMessage", "Stop now")
-    assert "meshbot_slack_retries_ignored_total 1.0" in b.http.get("/metrics").text
+    # b claims the delivery after its ack, on its own loop: poll for the count, bounded.
+    deadline = time.monotonic() + 5
+    while "meshbot_slack_retries_ignored_total 1.0" not in b.http.get("/metrics").text:
+        assert time.monotonic() < deadline, "b never counted the retry it ignored"
+        time.sleep(0.05)
     assert "meshbot_slack_retries_ignored_total 0.0" in a.http.get("/metrics").text
     # Give a wrongly started second run time to show up before counting.
     time.sleep(0.5)
