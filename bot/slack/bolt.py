@@ -38,8 +38,9 @@ def build_bolt_app(
         client=client,
         signing_secret=signing_secret or "",
         request_verification_enabled=signing_secret is not None,
-        # A long-running server: ack first, work after.
-        process_before_response=False,
+        # Bolt answers when a listener returns; ours ack and leave the work to a task
+        # (bot.slack.listeners). The other mode polls for the ack every 10 ms.
+        process_before_response=True,
         logger=BOLT_LOGGER,
         name="meshbot",
     )

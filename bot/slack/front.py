@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -77,6 +77,7 @@ class SlackFront:
         self._inflight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._after_ack: set[asyncio.Future[None]] = set()
         # Report cards of faults ended by a command (the lifecycle posts the others): built off the
         # command's worker, so `fault clear` answers without waiting for Prometheus and matplotlib;
         # one at a time, so `fault clear all` cannot start a thread per fault.
@@ -95,6 +96,27 @@ class SlackFront:
             self.metrics.slack_busy.labels(lane.name).inc()
             log.warning("the %s lane is full (%d places): answered busy", lane.name, lane.capacity)
         return admission
+
+    def after_ack(self, work: Awaitable[None]) -> None:
+        """Run what follows an acknowledgement as a task of its own: Bolt sends the ack when the
+        listener returns (``process_before_response=True``), so the listener returns right after
+        ``ack()``. Counted at once, so a shutdown's drain waits for it; kept referenced until done.
+        """
+        self._inflight += 1
+        self._idle.clear()
+        task = asyncio.ensure_future(self._finish(work))
+        self._after_ack.add(task)
+        task.add_done_callback(self._after_ack.discard)
+
+    async def _finish(self, work: Awaitable[None]) -> None:
+        try:
+            await work
+        except Exception:
+            log.exception("a Slack request failed after it was acknowledged")
+        finally:
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._idle.set()
 
     async def busy(self, origin: Origin) -> None:
         """For button presses, whose ack Slack does not show."""

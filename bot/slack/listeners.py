@@ -1,9 +1,10 @@
 """The Bolt listeners: acknowledge at once, then hand over to SlackFront. Nothing else here.
 
 Slack gives up after 3 s, so every listener acks before any slow call — and before any wait for a
-thread: a full lane is answered "busy" at once (bot.work); with
-``process_before_response=False`` Bolt returns the ack to Slack while the rest of the listener
-(the pipeline, in a worker thread) goes on.
+thread: a full lane is answered "busy" at once (bot.work). Bolt answers Slack when a listener
+returns (``process_before_response=True``), so each listener acks, hands the rest (the pipeline,
+in a worker thread) to a task of the front's, and returns. Bolt's other mode, which returns while
+the listener goes on, polls for the ack every 10 ms: that poll alone was most of an ack's time.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from bot.lifecycle.notify import SKIP_ACTION as SCHEDULE_SKIP
 from bot.slack import messages, render
 from bot.slack.front import Origin, SlackFront
 from bot.slack.middleware import DELIVERY_KEY, Next
+from bot.work import Admission
 from core.store import Actor
 
 COMMAND = "/mesh"
@@ -53,8 +55,9 @@ async def _admitted(
     text: str | None = None,
     urgent: bool = False,
 ) -> None:
-    """Take a place in the work's lane and ack — "busy" when there is none — then claim the
-    delivery and work. Nothing before the ack waits for a thread, a lock or the network."""
+    """Take a place in the work's lane and ack — "busy" when there is none — then hand the rest
+    (claiming the delivery, the work) to a task and return, which is when Bolt answers Slack.
+    Nothing before the ack waits for a thread, a lock or the network."""
     admission = front.admission(text, urgent=urgent)
     if text is not None:
         if admission is None:
@@ -68,10 +71,20 @@ async def _admitted(
     else:
         await ack()
         if admission is None:
-            await front.busy(origin)
+            front.after_ack(front.busy(origin))
             return
+    front.after_ack(_claimed_then(front, admission, context.get(DELIVERY_KEY), origin, work))
+
+
+async def _claimed_then(
+    front: SlackFront,
+    admission: Admission,
+    key: str | None,
+    origin: Origin,
+    work: Callable[[], Awaitable[None]],
+) -> None:
     async with admission.held():
-        if await front.first_delivery(context.get(DELIVERY_KEY), origin):
+        if await front.first_delivery(key, origin):
             await work()
 
 
