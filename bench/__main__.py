@@ -63,7 +63,8 @@ def table(results: dict[str, Any]) -> list[str]:
         rows.append(
             (
                 f"`fault clear` to effect during {c['flood_rate']:g}/s `status`",
-                f"{c['clear_ms']:.0f} ms (flood: busy {flood.get('busy')}/{flood.get('sent')})",
+                f"median {c['clear_ms']:.0f} ms, max {c.get('clear_max_ms', c['clear_ms']):.0f} ms of "
+                f"{len(c.get('samples_ms', [0]))} (flood: busy {flood.get('busy')}/{flood.get('sent')})",
                 f"`fault clear` idle {e['clear_ms']:.0f} ms",
                 ratio(c["clear_ms"], e["clear_ms"]),
             )

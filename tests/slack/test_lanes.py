@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -9,7 +11,7 @@ from fastapi.testclient import TestClient
 from bot.app import create_app
 from bot.pipeline import Pipeline
 from bot.slack import messages, render
-from bot.work import Lanes, LaneSizes, urgent_command
+from bot.work import Lanes, LaneSizes, Priority, urgent_command
 from core.policy import Policy
 from core.store import Store
 from mesh.kube import for_url
@@ -80,3 +82,41 @@ def test_fault_clear_typed_takes_the_urgent_lane_past_a_full_command_lane(
         # Read-only answers go to the person alone (response_url) unless --share.
         answers = fake_slack.wait_for_call("response_url", "*Control plane*", count=2)
         assert all(ended.at < answer.at for answer in answers)
+
+
+def test_a_command_not_yet_started_waits_while_a_fault_is_being_ended() -> None:
+    # Threads share one interpreter lock: a command starting during a Stop slows the Stop down.
+    priority = Priority()
+    started = threading.Event()
+    release = threading.Event()
+    order: list[str] = []
+
+    def stop() -> None:
+        started.set()
+        release.wait(5)
+        order.append("stop")
+
+    urgent = threading.Thread(target=lambda: priority.as_urgent(stop))
+    urgent.start()
+    assert started.wait(5)
+    command = threading.Thread(target=lambda: priority.after_urgent(lambda: order.append("status")))
+    command.start()
+    command.join(0.3)
+    assert command.is_alive() and order == [], "the command waits while the Stop runs"
+    release.set()
+    urgent.join(5)
+    command.join(5)
+    assert order == ["stop", "status"]
+
+
+def test_a_command_waits_for_urgent_work_only_so_long() -> None:
+    priority = Priority()
+    with priority.urgent():
+        began = time.monotonic()
+        priority.yield_to_urgent(longest=0.2)
+        waited = time.monotonic() - began
+    assert waited >= 0.2, "it did wait"
+    assert waited < 5, "a stream of Stops cannot starve other commands"
+    began = time.monotonic()
+    priority.yield_to_urgent(longest=5)
+    assert time.monotonic() - began < 1, "with nothing urgent under way it starts at once"
