@@ -376,7 +376,8 @@ def _start(command: StartCommand, ctx: Context) -> Reply:
     if guards:
         every = "" if ctx.prometheus is not None else " (no Prometheus is configured: they cannot be checked)"
         lines.append(f"Guards{every}: {'; '.join(g.text() for g in guards)} — two breaches in a row end it.")
-    lines += [f"⚠ {w}" for w in dict.fromkeys([*_preflight(ctx, started), *started.warnings])]
+    warnings = list(dict.fromkeys([*_preflight(ctx, started), *started.warnings]))
+    lines += [f"⚠ {w}" for w in warnings]
     text = "\n".join(lines)
     return Reply(
         text,
@@ -388,6 +389,7 @@ def _start(command: StartCommand, ctx: Context) -> Reply:
             "percentage": spec.percentage,
             "expires_at": started.expires_at.isoformat(),
             "virtual_services": [c.vs_name for c in started.changes],
+            "warnings": warnings,
         },
     )
 

@@ -20,6 +20,7 @@ from typer.testing import CliRunner, Result
 from bot.cli import app
 from playground import runner, seeds, traffic
 from playground.runner import Playground
+from tests.slack.conftest import SlackClient, experiment
 from tests.support.prometheus import PrometheusServer, backfill, running_prometheus
 
 NS = "emojivoto-istio"
@@ -92,3 +93,13 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
             yield Mesh(playground, prometheus, env)
     finally:
         playground.stop()
+
+
+def recorded_thread_ts(slack: SlackClient, experiment_id: str) -> str:
+    """The experiment's thread, once recorded: the front stores the parent message's ts just after
+    Slack answers the post, so a test that saw the post polls for it (bounded)."""
+    deadline = time.monotonic() + 10
+    while (found := experiment(slack.store, experiment_id).thread_ts) is None:  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline, "the parent message's ts was never recorded"
+        time.sleep(0.05)
+    return str(found)

@@ -44,7 +44,7 @@ from tests.slack.conftest import ROLES, SlackClient, experiment, settings_for
 from tests.slack.fake_slack import FakeSlack
 from tests.support.prometheus import PrometheusServer, running_prometheus
 
-from .conftest import NS, STAND_IN_BIN, _setup
+from .conftest import NS, STAND_IN_BIN, _setup, recorded_thread_ts
 
 METRICS_PATH = "/_playground/traffic/metrics"
 # Enough scraped traffic before a fault for its baseline: rates need a few samples.
@@ -140,13 +140,13 @@ def start_fault(slack: SlackClient, text: str) -> tuple[str, str]:
     found = re.search(r"\bexp-[0-9a-z]+", parent.all_text())
     assert found, parent.all_text()
     details = slack.fake.wait_for_call("chat.postMessage", f"Experiment {found[0]}: ", timeout=20)[0]
-    thread_ts = experiment(slack.store, found[0]).thread_ts  # type: ignore[attr-defined]
+    thread_ts = recorded_thread_ts(slack, found[0])
     assert details.params["thread_ts"] == thread_ts, "the details go into the fault's thread"
     return found[0], details.all_text()
 
 
 def card_of(slack: SlackClient, experiment_id: str, timeout: float) -> str:
-    thread_ts = experiment(slack.store, experiment_id).thread_ts  # type: ignore[attr-defined]
+    thread_ts = recorded_thread_ts(slack, experiment_id)
     card = slack.fake.wait_for_call("chat.postMessage", "Report card", timeout=timeout)[0]
     assert card.params["thread_ts"] == thread_ts, "the card goes into the experiment's thread"
     return card.all_text()

@@ -87,6 +87,9 @@ def test_a_fault_whose_callers_have_no_sidecar_is_warned_and_its_card_says_it_di
         assert reply.ok, reply.text
         assert "⚠ pods without a sidecar won't see this fault when they call web-svc" in reply.text
         assert "no requests reached web-svc.emojivoto-istio in the last 5 minutes" in reply.text
+        # Scripts read the same warnings from the reply's data (docs/output.md).
+        warnings = reply.data["warnings"]
+        assert len(warnings) == 2 and "without a sidecar" in warnings[0] and "no requests" in warnings[1]
         experiment_id = str(reply.experiment_id)
 
         def ended() -> Experiment | None:

@@ -22,10 +22,10 @@ from handlers.images import CALLER_COLOURS, CARD_CHART_SIZE, WINDOW_COLOUR
 from mesh.kube import for_url
 from mesh.prometheus import Prometheus
 from playground.runner import Playground
-from tests.slack.conftest import ROLES, SlackClient, buttons, experiment, settings_for
+from tests.slack.conftest import ROLES, SlackClient, buttons, settings_for
 from tests.slack.fake_slack import FakeSlack
 
-from .conftest import NS, Mesh
+from .conftest import NS, Mesh, recorded_thread_ts
 
 
 @pytest.fixture
@@ -59,11 +59,11 @@ def _start(slack: SlackClient) -> tuple[str, str]:
     slack.command(f"fault abort 500 40% web-svc.{NS} for 5m")
     parent = slack.fake.wait_for_call("chat.postMessage", "Stop now")[0]
     experiment_id = buttons(parent.blocks)[render.ACTION_STOP]
-    return experiment_id, str(parent.params.get("ts") or experiment(slack.store, experiment_id).thread_ts)  # type: ignore[attr-defined]
+    return experiment_id, recorded_thread_ts(slack, experiment_id)
 
 
 def _check_card(slack: SlackClient, experiment_id: str, how: str) -> None:
-    thread_ts = experiment(slack.store, experiment_id).thread_ts  # type: ignore[attr-defined]
+    thread_ts = recorded_thread_ts(slack, experiment_id)
     card = slack.fake.wait_for_call("chat.postMessage", "Report card", timeout=20)[0]
     assert card.params["thread_ts"] == thread_ts
     assert how in card.all_text() and "Proof of effect: abort 500 at 40%: observed" in card.all_text()
