@@ -746,3 +746,17 @@ def test_a_meshbot_virtualservice_someone_added_a_route_to_is_kept() -> None:
     owned["spec"]["http"].insert(0, {"name": "theirs", "route": [to("web-svc")]})
     removal = plan_removal(owned, "exp-1")
     assert removal is not None and not removal.delete_vs
+
+
+def test_two_virtualservices_for_one_host_are_warned_about_and_both_get_the_fault() -> None:
+    # IST0109: sidecars pick one of them, so the person must know the fault may not show.
+    first = vs("web-a", {"route": [to("web-svc")]}, hosts=["web-svc"])
+    second = vs("web-b", {"route": [to("web-svc")]}, hosts=["web-svc.emojivoto-istio.svc.cluster.local"])
+    result = plan(first, second)
+    [warning] = [w for w in result.warnings if "IST0109" in w]
+    assert warning.startswith("2 VirtualServices are for web-svc (web-a, web-b)")
+    assert sorted(c.vs_name for c in result.changes) == ["web-a", "web-b"]
+
+
+def test_one_virtualservice_for_the_host_is_not_warned_about_as_ist0109() -> None:
+    assert not any("IST0109" in w for w in plan(vs("web-svc", {"route": [to("web-svc")]})).warnings)
