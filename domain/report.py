@@ -8,6 +8,7 @@ the flag, and traffic a VirtualService does not govern (a gateway's own route) d
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,6 +23,8 @@ MIN_WINDOW = timedelta(seconds=30)
 TAIL = timedelta(minutes=1)
 # Points per series: a readable line without asking Prometheus for thousands of samples.
 CHART_POINTS = 120
+# Prometheus's default scrape interval: assumed when the samples cannot tell.
+DEFAULT_SCRAPE_SECONDS = 15.0
 # An observed share within this much of the configured one counts as "as configured".
 TOLERANCE = 0.25
 
@@ -140,8 +143,10 @@ def chart_data(
     length = min(max(ended_at - started, MIN_WINDOW), MAX_WINDOW)
     start, end = started - length, min(ended_at + tail, max(now, ended_at))
     step = max(1.0, (end - start).total_seconds() / CHART_POINTS)
-    # Two scrapes at least in every rate, else the line breaks up into gaps.
-    window = f"{max(30, int(step * 2))}s"
+    # Each point is a rate over a trailing window, so a long window draws the fault's effect late
+    # and smeared; too short a window holds under two samples and breaks the line into gaps.
+    interval = prometheus.sample_interval(experiment.namespace, experiment.service, at=ended_at.timestamp())
+    window = f"{math.ceil(max(step * 2, (interval or DEFAULT_SCRAPE_SECONDS) * 2.5))}s"
     series = prometheus.caller_series(
         experiment.namespace,
         experiment.service,

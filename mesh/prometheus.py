@@ -174,6 +174,11 @@ def _number(sample: dict[str, Any]) -> float:
     return value if math.isfinite(value) else 0.0
 
 
+# How much history sample_interval counts samples over: a few scrapes at the usual 15 s.
+SAMPLING = "2m"
+SAMPLING_SECONDS = 120.0
+
+
 def check_window(window: str) -> str:
     if not _WINDOW.fullmatch(window):
         raise ValueError(f"window {window!r} must be a number and s, m, h or d, like 15m")
@@ -273,6 +278,19 @@ class Prometheus:
             at,
         )
         return _services(namespace, requests_, buckets)
+
+    def sample_interval(self, namespace: str, service: str, *, at: float) -> float | None:
+        """Seconds between samples of the service's request counters around ``at`` (the slowest
+        series), or None without samples: rates need two samples in their window, so the window
+        follows the scrape interval — 15 s by default, 1 s in some test set-ups."""
+        rows = self.query(
+            f"min(count_over_time(istio_requests_total{{{_selector(namespace, service)}}}[{SAMPLING}]))",
+            at,
+        )
+        if not rows:
+            return None
+        count = float(rows[0]["value"][1])
+        return SAMPLING_SECONDS / count if count >= 2 else None
 
     def caller_series(
         self, namespace: str, service: str, *, start: float, end: float, step: float, window: str

@@ -256,11 +256,11 @@ def assert_success_dips_inside_the_shaded_window(png: bytes, fault_seconds: floa
     width, height = image.size
     shade, gateway, vote_bot = _hex(WINDOW_COLOUR), _hex(CALLER_COLOURS[0]), _hex(CALLER_COLOURS[1])
     # The three panels share the shading: the middle panel is the second run of shaded rows (a
-    # level line may hide the shade over a row or two: those gaps do not split a run).
+    # level line may hide the shade over a few rows: those gaps do not split a run).
     shaded_rows = [y for y in range(height) if any(rgb.getpixel((x, y)) == shade for x in range(width))]
     runs: list[list[int]] = []
     for y in shaded_rows:
-        if runs and y <= runs[-1][-1] + 4:
+        if runs and y <= runs[-1][-1] + 8:
             runs[-1].append(y)
         else:
             runs.append([y])
@@ -282,17 +282,20 @@ def assert_success_dips_inside_the_shaded_window(png: bytes, fault_seconds: floa
         return found
 
     votes, gateways = line(vote_bot), line(gateway)
+    per_second = (right - left) / fault_seconds
     before = [y for x, y in votes.items() if x < left - 2]
-    after = [y for x, y in votes.items() if x > right + 2]
-    assert before and after, "vote-bot's line runs through the baseline and the tail"
+    assert before, "vote-bot's line runs through the baseline"
     full = max(before)
-    lowest_x, lowest = max(votes.items(), key=lambda item: item[1])
+    lowest = max(votes.values())
     drop = lowest - full
     assert drop > (bottom - top) // 5, "vote-bot's success falls visibly (to about 60%)"
-    # Rates are averaged over a trailing window, so the bottom may lag the fault's end a little.
-    pixels_per_second = (right - left) / fault_seconds
-    assert left <= lowest_x <= right + 30 * pixels_per_second + 2, "the fall is the fault's doing"
-    assert min(after) < lowest - drop // 2, "and it recovers once the fault has ended"
+    # Rates are read over a window of a few samples (sample_interval), so a few seconds in the line
+    # is down for the rest of the fault, and a few seconds after it back up: not smeared across.
+    settled = [y for x, y in votes.items() if left + 6 * per_second <= x <= right - 2]
+    recovered = [y for x, y in votes.items() if x >= right + 6 * per_second]
+    assert settled and recovered, "the line runs through the fault and the tail"
+    assert min(settled) >= full + 0.8 * drop, "down for the whole fault once it has started"
+    assert max(recovered) <= full + 0.2 * drop, "and back up in the tail"
     assert max(gateways.values()) - min(gateways.values()) <= 3, "the gateway's line stays level"
 
 
