@@ -11,6 +11,8 @@ from mesh.kube import Kube
 from mesh.prometheus import Prometheus, TelemetryUnavailable
 from mesh.virtualservices import FaultPlan, sidecarless_callers
 
+# A warning names this many workloads, then counts the rest: it is one line in a chat message.
+MAX_NAMED = 8
 # "Recent" traffic: long enough to span a few scrapes and a quiet minute.
 RECENT = "5m"
 
@@ -23,8 +25,10 @@ def preflight(kube: Kube, prometheus: Prometheus | None, plan: FaultPlan) -> lis
     except MeshError:
         callers = []
     if callers:
+        named = ", ".join(callers[:MAX_NAMED])
+        more = f" and {len(callers) - MAX_NAMED} more" if len(callers) > MAX_NAMED else ""
         warnings.append(
-            f"pods without a sidecar won't see this fault when they call {service}: {', '.join(callers)}"
+            f"pods without a sidecar won't see this fault when they call {service}: {named}{more}"
         )
     warnings += _traffic(prometheus, plan, target)
     if plan.spec.headers:

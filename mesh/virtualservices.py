@@ -505,17 +505,35 @@ def _route_names(vs: Json) -> set[str]:
 
 
 def sidecarless_callers(kube: Kube, namespace: str) -> list[str]:
-    """Running pods without an Istio sidecar: faults are injected by the caller's proxy, so calls
-    from these pods never see the fault."""
+    """The workloads with running pods that have no Istio sidecar: faults are injected by the
+    caller's proxy, so calls from these never see the fault. Named as Istio's metrics name a
+    workload (a Deployment's name, not its pods' hashes), so the warning says "vote-bot" once
+    rather than a line of pod names per replica."""
     with calling(f"listing the pods in namespace {namespace}"):
         pods = kube.core.list_namespaced_pod(
             namespace, field_selector="status.phase=Running", _request_timeout=kube.timeout
         )
     return sorted(
-        pod.metadata.name
-        for pod in pods.items
-        if pod.metadata and pod.metadata.name and not _has_sidecar(pod)
+        {
+            workload_of(pod)
+            for pod in pods.items
+            if pod.metadata and pod.metadata.name and not _has_sidecar(pod)
+        }
     )
+
+
+def workload_of(pod: kubernetes.client.V1Pod) -> str:
+    """A pod's workload: its owner, less the ReplicaSet's pod-template hash for a Deployment's
+    pods; the pod's own name when nothing owns it."""
+    meta = pod.metadata
+    owners = (meta.owner_references or []) if meta else []
+    if not owners or meta is None:
+        return str(meta.name if meta else "")
+    owner = owners[0].name
+    suffix = f"-{(meta.labels or {}).get('pod-template-hash', '')}"
+    if owners[0].kind == "ReplicaSet" and suffix != "-" and owner.endswith(suffix):
+        return owner.removesuffix(suffix)
+    return str(owner)
 
 
 def _has_sidecar(pod: kubernetes.client.V1Pod) -> bool:
