@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from bot.app import create_app
 from bot.pipeline import Pipeline
 from bot.slack import messages, render
-from bot.work import Lanes, LaneSizes, Priority, urgent_command
+from bot.work import Lane, Lanes, LaneSizes, Priority, urgent_command
 from core.policy import Policy
 from core.store import Store
 from mesh.kube import for_url
@@ -30,23 +30,37 @@ def test_typed_commands_that_end_or_extend_a_fault_are_urgent() -> None:
     assert not urgent_command("status") and not urgent_command("fault delay 3s web-svc")
 
 
-def small_app(playground: Playground, store: Store, fake: FakeSlack) -> Any:
+def small_lanes() -> Lanes:
+    return Lanes(commands=LaneSizes(workers=1, queue=1), urgent=LaneSizes(workers=1, queue=1))
+
+
+def small_app(playground: Playground, store: Store, fake: FakeSlack, lanes: Lanes) -> Any:
     pipeline = Pipeline(
         store=store, kube=for_url(playground.url), policy=Policy.model_validate({"roles": ROLES})
     )
-    lanes = Lanes(commands=LaneSizes(workers=1, queue=1), urgent=LaneSizes(workers=1, queue=1))
     return create_app(settings_for(fake), pipeline=pipeline, lanes=lanes)
+
+
+def wait_until_free(lane: Lane) -> None:
+    # A command holds its place until its last follow-up in Slack is posted, a moment after the
+    # messages a test waits for.
+    deadline = time.monotonic() + 10
+    while lane.taken:
+        assert time.monotonic() < deadline, f"the {lane.name} lane never emptied"
+        time.sleep(0.02)
 
 
 def test_a_full_command_lane_says_busy_at_once_and_stop_still_ends_the_fault(
     playground: Playground, store: Store, fake_slack: FakeSlack
 ) -> None:
-    with TestClient(small_app(playground, store, fake_slack)) as http:
+    lanes = small_lanes()
+    with TestClient(small_app(playground, store, fake_slack, lanes)) as http:
         slack = SlackClient(http, fake_slack)
         slack.command(FAULT)
         parent = fake_slack.wait_for_call("chat.postMessage", "Stop now")[0]
         fake_slack.wait_for_call("chat.postMessage", "VirtualServices")
         experiment_id = buttons(parent.blocks)[render.ACTION_STOP]
+        wait_until_free(lanes.commands)
 
         playground.hooks.hang_next(NAMESPACES, 2, seconds=3, method="GET")
         held = [slack.command("status"), slack.command("status")]  # one running, one queued
@@ -67,12 +81,14 @@ def test_a_full_command_lane_says_busy_at_once_and_stop_still_ends_the_fault(
 def test_fault_clear_typed_takes_the_urgent_lane_past_a_full_command_lane(
     playground: Playground, store: Store, fake_slack: FakeSlack
 ) -> None:
-    with TestClient(small_app(playground, store, fake_slack)) as http:
+    lanes = small_lanes()
+    with TestClient(small_app(playground, store, fake_slack, lanes)) as http:
         slack = SlackClient(http, fake_slack)
         slack.command(FAULT)
         parent = fake_slack.wait_for_call("chat.postMessage", "Stop now")[0]
         fake_slack.wait_for_call("chat.postMessage", "VirtualServices")
         experiment_id = buttons(parent.blocks)[render.ACTION_STOP]
+        wait_until_free(lanes.commands)
         playground.hooks.hang_next(NAMESPACES, 2, seconds=3, method="GET")
         slack.command("status")
         slack.command("status")
