@@ -102,8 +102,7 @@ class SlackFront:
         listener returns (``process_before_response=True``), so the listener returns right after
         ``ack()``. Counted at once, so a shutdown's drain waits for it; kept referenced until done.
         """
-        self._inflight += 1
-        self._idle.clear()
+        self._begin()
         task = asyncio.ensure_future(self._finish(work))
         self._after_ack.add(task)
         task.add_done_callback(self._after_ack.discard)
@@ -114,9 +113,7 @@ class SlackFront:
         except Exception:
             log.exception("a Slack request failed after it was acknowledged")
         finally:
-            self._inflight -= 1
-            if self._inflight == 0:
-                self._idle.set()
+            self._end()
 
     async def busy(self, origin: Origin) -> None:
         """For button presses, whose ack Slack does not show."""
@@ -525,17 +522,23 @@ class SlackFront:
 
     @contextlib.asynccontextmanager
     async def _tracked(self) -> AsyncIterator[None]:
-        self._inflight += 1
-        self._idle.clear()
+        self._begin()
         try:
             yield
         except Exception:
             # After the ack nobody is waiting for an exception: log it with the traceback.
             log.exception("a Slack request failed after it was acknowledged")
         finally:
-            self._inflight -= 1
-            if self._inflight == 0:
-                self._idle.set()
+            self._end()
+
+    def _begin(self) -> None:
+        self._inflight += 1
+        self._idle.clear()
+
+    def _end(self) -> None:
+        self._inflight -= 1
+        if self._inflight == 0:
+            self._idle.set()
 
 
 def _how(experiment: Experiment) -> str:
