@@ -11,16 +11,27 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner, Result
 
+from bot.app import create_app
 from bot.cli import app
+from bot.pipeline import Pipeline
+from core.policy import Policy
+from core.store import Store
+from core.store.migrate import upgrade
+from mesh.kube import for_url
+from mesh.prometheus import Prometheus
 from playground import runner, seeds, traffic
 from playground.runner import Playground
-from tests.slack.conftest import SlackClient, experiment
+from tests.slack.conftest import ROLES, SlackClient, experiment, settings_for
+from tests.slack.fake_slack import FakeSlack
 from tests.support.prometheus import PrometheusServer, backfill, running_prometheus
 
 NS = "emojivoto-istio"
@@ -53,6 +64,42 @@ class Mesh:
         return result
 
 
+def cli_env(playground: Playground, tmp: Path) -> dict[str, str]:
+    """What `meshbot run` needs to set a playground up: its kubeconfig, a store, the stand-ins."""
+    return {
+        "KUBECONFIG": str(playground.kubeconfig(tmp / "kubeconfig")),
+        "MESHBOT_DATABASE_URL": f"sqlite:///{tmp / 'setup.db'}",
+        "MESHBOT_AUTO_MIGRATE": "true",
+        "PATH": f"{STAND_IN_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+
+
+@contextmanager
+def slack_app(
+    cluster_url: str, prometheus_url: str, tmp: Path, *, run_lifecycle: bool = False, **settings: Any
+) -> Iterator[SlackClient]:
+    """`meshbot serve`'s app over a playground and a Prometheus, with a fake Slack; the client
+    carries the store as ``.store``."""
+    store = Store.from_url(f"sqlite:///{tmp / 'meshbot.db'}")
+    upgrade(store.engine)
+    fake = FakeSlack().start()
+    pipeline = Pipeline(
+        store=store,
+        kube=for_url(cluster_url),
+        policy=Policy.model_validate({"roles": ROLES}),
+        prometheus=Prometheus(prometheus_url),
+    )
+    app_ = create_app(settings_for(fake, **settings), pipeline=pipeline, run_lifecycle=run_lifecycle)
+    try:
+        with TestClient(app_) as http:
+            client = SlackClient(http, fake)
+            client.store = store  # type: ignore[attr-defined]
+            yield client
+    finally:
+        fake.stop()
+        store.dispose()
+
+
 def _setup(env: dict[str, str], *commands: str) -> None:
     for command in commands:
         result = CliRunner().invoke(app, ["run", command], env=env)
@@ -64,12 +111,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     tmp = tmp_path_factory.mktemp("telemetry")
     playground = runner.start("article")
     try:
-        env = {
-            "KUBECONFIG": str(playground.kubeconfig(tmp / "kubeconfig")),
-            "MESHBOT_DATABASE_URL": f"sqlite:///{tmp / 'meshbot.db'}",
-            "MESHBOT_AUTO_MIGRATE": "true",
-            "PATH": f"{STAND_IN_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-        }
+        env = cli_env(playground, tmp)
         _setup(
             env,
             f"inject {NS} --restart",

@@ -25,26 +25,18 @@ from urllib.parse import urlparse
 import httpx
 import kubernetes.client
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image
 
-from bot.app import create_app
-from bot.pipeline import Pipeline
-from core.policy import Policy
-from core.store import AuditQuery, Store, query_events
-from core.store.migrate import upgrade
+from core.store import AuditQuery, query_events
 from handlers.images import CALLER_COLOURS, CARD_CHART_SIZE, WINDOW_COLOUR
 from mesh.injection import restart_patch
-from mesh.kube import for_url
-from mesh.prometheus import Prometheus
 from playground import runner, seeds, traffic
 from playground.runner import Playground
 from tests.conftest import kube_client_for
-from tests.slack.conftest import ROLES, SlackClient, experiment, settings_for
-from tests.slack.fake_slack import FakeSlack
+from tests.slack.conftest import SlackClient, experiment
 from tests.support.prometheus import PrometheusServer, running_prometheus
 
-from .conftest import NS, STAND_IN_BIN, _setup, recorded_thread_ts
+from .conftest import NS, _setup, cli_env, recorded_thread_ts, slack_app
 
 METRICS_PATH = "/_playground/traffic/metrics"
 # Enough scraped traffic before a fault for its baseline: rates need a few samples.
@@ -69,13 +61,7 @@ def live_mesh(
     """A playground set up with meshbot's own commands, scraped by a Prometheus of its own."""
     playground = runner.start("article")
     try:
-        env = {
-            "KUBECONFIG": str(playground.kubeconfig(tmp / "kubeconfig")),
-            "MESHBOT_DATABASE_URL": f"sqlite:///{tmp / 'setup.db'}",
-            "MESHBOT_AUTO_MIGRATE": "true",
-            "PATH": f"{STAND_IN_BIN}:/usr/bin:/bin",
-        }
-        _setup(env, *setup)
+        _setup(cli_env(playground, tmp), *setup)
         if after is not None:
             after(playground)
         with kube_client_for(playground) as api_client:
@@ -105,32 +91,19 @@ def wait_for_traffic(prometheus: PrometheusServer, seconds: float = BASELINE_SEC
 @contextmanager
 def slack_for(mesh: LiveMesh, tmp: Path, **settings: Any) -> Iterator[SlackClient]:
     """`meshbot serve`'s app with the lifecycle leading, reading the live Prometheus."""
-    store = Store.from_url(f"sqlite:///{tmp / 'meshbot.db'}")
-    upgrade(store.engine)
-    fake = FakeSlack().start()
-    pipeline = Pipeline(
-        store=store,
-        kube=for_url(mesh.playground.url),
-        policy=Policy.model_validate({"roles": ROLES}),
-        prometheus=Prometheus(mesh.prometheus.url),
-    )
-    chosen = settings_for(
-        fake,
+    with slack_app(
+        mesh.playground.url,
+        mesh.prometheus.url,
+        tmp,
+        run_lifecycle=True,
         lease_duration_seconds=3,
         lease_renew_deadline_seconds=2,
         lease_retry_seconds=0.2,
         lifecycle_sync_seconds=0.2,
         card_tail_seconds=TAIL_SECONDS,
         **settings,
-    )
-    try:
-        with TestClient(create_app(chosen, pipeline=pipeline, run_lifecycle=True)) as http:
-            client = SlackClient(http, fake)
-            client.store = store  # type: ignore[attr-defined]
-            yield client
-    finally:
-        fake.stop()
-        store.dispose()
+    ) as client:
+        yield client
 
 
 def start_fault(slack: SlackClient, text: str) -> tuple[str, str]:

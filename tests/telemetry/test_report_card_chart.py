@@ -9,46 +9,22 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image
 
-from bot.app import create_app
-from bot.pipeline import Pipeline
 from bot.slack import render
-from core.policy import Policy
-from core.store import Store
-from core.store.migrate import upgrade
 from handlers.images import CALLER_COLOURS, CARD_CHART_SIZE, WINDOW_COLOUR
-from mesh.kube import for_url
-from mesh.prometheus import Prometheus
 from playground.runner import Playground
-from tests.slack.conftest import ROLES, SlackClient, buttons, settings_for
-from tests.slack.fake_slack import FakeSlack
+from tests.slack.conftest import SlackClient, buttons
 
-from .conftest import NS, Mesh, recorded_thread_ts
+from .conftest import NS, Mesh, recorded_thread_ts, slack_app
 
 
 @pytest.fixture
 def slack(mesh: Mesh, make_playground: Callable[..., Playground], tmp_path: Path) -> Iterator[SlackClient]:
     # A playground of its own: the faults here must not show in the shared mesh's other tests.
     playground = make_playground("article")
-    store = Store.from_url(f"sqlite:///{tmp_path / 'meshbot.db'}")
-    upgrade(store.engine)
-    fake = FakeSlack().start()
-    pipeline = Pipeline(
-        store=store,
-        kube=for_url(playground.url),
-        policy=Policy.model_validate({"roles": ROLES}),
-        prometheus=Prometheus(mesh.prometheus.url),
-    )
-    try:
-        with TestClient(create_app(settings_for(fake, card_tail_seconds=1), pipeline=pipeline)) as http:
-            client = SlackClient(http, fake)
-            client.store = store  # type: ignore[attr-defined]
-            yield client
-    finally:
-        fake.stop()
-        store.dispose()
+    with slack_app(playground.url, mesh.prometheus.url, tmp_path, card_tail_seconds=1) as client:
+        yield client
 
 
 def _hex(colour: str) -> tuple[int, int, int]:

@@ -10,39 +10,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image
 
-from bot.app import create_app
-from bot.pipeline import Pipeline
-from core.policy import Policy
-from core.store import Store
-from core.store.migrate import upgrade
-from mesh.kube import for_url
-from mesh.prometheus import Prometheus
-from tests.slack.conftest import CHANNEL, ROLES, SlackClient, settings_for
-from tests.slack.fake_slack import FakeSlack
+from tests.slack.conftest import CHANNEL, SlackClient
 
-from .conftest import NS, Mesh
+from .conftest import NS, Mesh, slack_app
 
 
 @pytest.fixture
 def slack(mesh: Mesh, tmp_path: Path) -> Iterator[SlackClient]:
-    store = Store.from_url(f"sqlite:///{tmp_path / 'meshbot.db'}")
-    upgrade(store.engine)
-    fake = FakeSlack().start()
-    pipeline = Pipeline(
-        store=store,
-        kube=for_url(mesh.playground.url),
-        policy=Policy.model_validate({"roles": ROLES}),
-        prometheus=Prometheus(mesh.prometheus.url),
-    )
-    try:
-        with TestClient(create_app(settings_for(fake), pipeline=pipeline)) as http:
-            yield SlackClient(http, fake)
-    finally:
-        fake.stop()
-        store.dispose()
+    with slack_app(mesh.playground.url, mesh.prometheus.url, tmp_path) as client:
+        yield client
 
 
 def test_graph_from_slack_uploads_the_png_to_the_channel_with_its_title(slack: SlackClient) -> None:
