@@ -242,6 +242,7 @@ def command_to_effect(
         time.sleep(0.3)
     return {
         "meshbot_ms": statistics.median(meshbot) * 1000,
+        "meshbot_samples_ms": [round(m * 1000, 1) for m in meshbot],
         "direct_ms": statistics.median(direct) * 1000,
         "clear_ms": statistics.median(clears) * 1000,
         "rounds": rounds,

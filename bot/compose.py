@@ -100,6 +100,8 @@ def build_pipeline(settings: Settings, *, lazy: bool = False) -> Pipeline:
     except BaseException:
         store.dispose()
         raise
+    if not lazy:
+        kube.warm()
 
     def installer_for(name: str, cluster_kube: Kube) -> Installer:
         return build_installer(settings, cluster_kube, kubeconfig=clusters.kubeconfig_of(name))
