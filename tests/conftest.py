@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import kubernetes.client
 import pytest
 
+from core.store import Store
+from core.store.migrate import upgrade
 from playground import runner
 from playground.runner import Playground
 
@@ -62,3 +66,23 @@ def kube_client_for(pg: Playground, token: str | None = None) -> kubernetes.clie
 def kube(playground: Playground) -> Iterator[kubernetes.client.ApiClient]:
     with kube_client_for(playground) as api_client:
         yield api_client
+
+
+@pytest.fixture(scope="session")
+def _migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Migrating costs more than most tests: migrate once per session, copy the file per test.
+    path = tmp_path_factory.mktemp("store-template") / "meshbot.db"
+    store = Store.from_url(f"sqlite:///{path}")
+    upgrade(store.engine)
+    store.dispose()
+    return path
+
+
+@pytest.fixture
+def store(tmp_path: Path, _migrated_template: Path) -> Iterator[Store]:
+    """A migrated SQLite store of this test's own."""
+    path = tmp_path / "meshbot.db"
+    shutil.copyfile(_migrated_template, path)
+    store = Store.from_url(f"sqlite:///{path}")
+    yield store
+    store.dispose()

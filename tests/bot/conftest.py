@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from core.policy import Policy
 from core.store import Actor, Source, Store
-from core.store.migrate import upgrade
 from handlers import VERBS
 from handlers.context import Context
 
@@ -51,21 +45,3 @@ def typed(text: str) -> tuple[str, Any]:
     """The verb and its typed command, parsed by the verb itself."""
     verb, *args = text.split()
     return verb, VERBS[verb].parse_args(args)
-
-
-@pytest.fixture(scope="session")
-def _migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("bot-template") / "meshbot.db"
-    store = Store.from_url(f"sqlite:///{path}")
-    upgrade(store.engine)
-    store.dispose()
-    return path
-
-
-@pytest.fixture
-def store(tmp_path: Path, _migrated_template: Path) -> Iterator[Store]:
-    path = tmp_path / "meshbot.db"
-    shutil.copyfile(_migrated_template, path)
-    store = Store.from_url(f"sqlite:///{path}")
-    yield store
-    store.dispose()

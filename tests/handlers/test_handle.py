@@ -9,10 +9,8 @@ so the audit rows counted below are only the ones the domain writes itself.
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -34,7 +32,6 @@ from core.store import (
     next_run,
     record_event,
 )
-from core.store.migrate import upgrade
 from core.store.schedules import POSTPONE_VERB, SKIP_VERB
 from core.values import Outcome, Target
 from handlers import (
@@ -77,24 +74,6 @@ POLICY = Policy(dashboards={"grafana": "https://grafana.example/d/mesh", "kiali"
 
 
 # ---------------------------------------------------------------------- the floor under the verbs
-
-
-@pytest.fixture(scope="module")
-def _migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    # Migrating costs more than a test here: migrate once, copy the file per test.
-    path = tmp_path_factory.mktemp("handle-template") / "meshbot.db"
-    store = Store.from_url(f"sqlite:///{path}")
-    upgrade(store.engine)
-    store.dispose()
-    return path
-
-
-@pytest.fixture
-def store(tmp_path: Path, _migrated: Path) -> Iterator[Store]:
-    shutil.copyfile(_migrated, tmp_path / "meshbot.db")
-    store = Store.from_url(f"sqlite:///{tmp_path / 'meshbot.db'}")
-    yield store
-    store.dispose()
 
 
 @pytest.fixture

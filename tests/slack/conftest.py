@@ -11,11 +11,9 @@ import hashlib
 import hmac
 import itertools
 import json
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -29,7 +27,6 @@ from bot.pipeline import Pipeline
 from core.policy import Policy
 from core.settings import Settings
 from core.store import Store
-from core.store.migrate import upgrade
 from mesh.kube import for_url
 from playground.runner import Playground
 
@@ -47,24 +44,6 @@ ROLES: dict[str, Any] = {
 }
 
 _triggers = itertools.count(1)
-
-
-@pytest.fixture(scope="session")
-def _migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("slack-template") / "meshbot.db"
-    store = Store.from_url(f"sqlite:///{path}")
-    upgrade(store.engine)
-    store.dispose()
-    return path
-
-
-@pytest.fixture
-def store(tmp_path: Path, _migrated_template: Path) -> Iterator[Store]:
-    path = tmp_path / "meshbot.db"
-    shutil.copyfile(_migrated_template, path)
-    store = Store.from_url(f"sqlite:///{path}")
-    yield store
-    store.dispose()
 
 
 @pytest.fixture
