@@ -7,7 +7,6 @@ never reach the cluster (``help``, ``audit``) import Kube all the same.
 
 from __future__ import annotations
 
-import importlib
 import os
 import threading
 from collections.abc import Callable
@@ -68,8 +67,10 @@ class Kube:
     def warm(self) -> None:
         """Load every API group's module now. The client imports each on first use (about 40 ms
         apiece), which a long-running service would otherwise charge to its first fault."""
+        import kubernetes.client
+
         for api in ("CoreV1Api", "AppsV1Api", "BatchV1Api", "CustomObjectsApi", "CoordinationV1Api"):
-            getattr(importlib.import_module("kubernetes.client"), api)
+            getattr(kubernetes.client, api)
 
     @property
     def host(self) -> str:

@@ -45,8 +45,13 @@ def signed(secret: str, body: bytes, timestamp: str | None, signature: str | Non
         return False
     if abs(time.time() - int(timestamp)) > MAX_AGE_SECONDS:
         return False
+    return hmac.compare_digest(signature_of(secret, timestamp, body).encode(), signature.encode("utf-8"))
+
+
+def signature_of(secret: str, timestamp: str, body: bytes) -> str:
+    """Slack's v0 signature header value for a body sent at ``timestamp``."""
     digest = hmac.new(secret.encode(), b"v0:" + timestamp.encode() + b":" + body, hashlib.sha256)
-    return hmac.compare_digest(f"v0={digest.hexdigest()}".encode(), signature.encode("utf-8"))
+    return f"v0={digest.hexdigest()}"
 
 
 def check(headers: Mapping[str, str], body: bytes, secret: str | None) -> Refusal | None:
@@ -140,8 +145,7 @@ def without_payload_word(
         return None
     plain = urlencode(form).replace("payload", "%70ayload")
     timestamp = headers.get("x-slack-request-timestamp", "")
-    digest = hmac.new(secret.encode(), f"v0:{timestamp}:{plain}".encode(), hashlib.sha256).hexdigest()
     resigned: dict[str, str | Sequence[str]] = {k.lower(): v for k, v in headers.items()}
-    resigned["x-slack-signature"] = f"v0={digest}"
+    resigned["x-slack-signature"] = signature_of(secret, timestamp, plain.encode())
     resigned.pop("content-length", None)
     return plain, resigned
