@@ -50,17 +50,22 @@ def wait_until_free(lane: Lane) -> None:
         time.sleep(0.02)
 
 
+def start_fault(slack: SlackClient, lanes: Lanes) -> str:
+    """A running fault, and the command lane empty again: the fault's id."""
+    slack.command(FAULT)
+    parent = slack.fake.wait_for_call("chat.postMessage", "Stop now")[0]
+    slack.fake.wait_for_call("chat.postMessage", "VirtualServices")
+    wait_until_free(lanes.commands)
+    return buttons(parent.blocks)[render.ACTION_STOP]
+
+
 def test_a_full_command_lane_says_busy_at_once_and_stop_still_ends_the_fault(
     playground: Playground, store: Store, fake_slack: FakeSlack
 ) -> None:
     lanes = small_lanes()
     with TestClient(small_app(playground, store, fake_slack, lanes)) as http:
         slack = SlackClient(http, fake_slack)
-        slack.command(FAULT)
-        parent = fake_slack.wait_for_call("chat.postMessage", "Stop now")[0]
-        fake_slack.wait_for_call("chat.postMessage", "VirtualServices")
-        experiment_id = buttons(parent.blocks)[render.ACTION_STOP]
-        wait_until_free(lanes.commands)
+        experiment_id = start_fault(slack, lanes)
 
         playground.hooks.hang_next(NAMESPACES, 2, seconds=3, method="GET")
         held = [slack.command("status"), slack.command("status")]  # one running, one queued
@@ -84,11 +89,7 @@ def test_fault_clear_typed_takes_the_urgent_lane_past_a_full_command_lane(
     lanes = small_lanes()
     with TestClient(small_app(playground, store, fake_slack, lanes)) as http:
         slack = SlackClient(http, fake_slack)
-        slack.command(FAULT)
-        parent = fake_slack.wait_for_call("chat.postMessage", "Stop now")[0]
-        fake_slack.wait_for_call("chat.postMessage", "VirtualServices")
-        experiment_id = buttons(parent.blocks)[render.ACTION_STOP]
-        wait_until_free(lanes.commands)
+        experiment_id = start_fault(slack, lanes)
         playground.hooks.hang_next(NAMESPACES, 2, seconds=3, method="GET")
         slack.command("status")
         slack.command("status")
