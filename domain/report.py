@@ -19,8 +19,6 @@ from mesh.prometheus import CallerSeries, Prometheus, ServiceSignals, Signals, T
 MAX_WINDOW = timedelta(minutes=15)
 # Rates need two samples: 30 s covers a 15 s scrape (or backfill step).
 MIN_WINDOW = timedelta(seconds=30)
-# The longest the chart shows after the fault: enough to see the recovery.
-TAIL = timedelta(minutes=1)
 # Points per series: a readable line without asking Prometheus for thousands of samples.
 CHART_POINTS = 120
 # Prometheus's default scrape interval: assumed when the samples cannot tell.
@@ -36,9 +34,14 @@ class Card:
     took_effect: bool | None
 
 
-def _window(experiment: Experiment, ended_at: datetime) -> tuple[datetime, datetime, str]:
+def _ran(experiment: Experiment, ended_at: datetime) -> tuple[datetime, timedelta]:
+    """When it started, and the length of the windows compared: as long as it ran, bounded."""
     started = experiment.started_at or experiment.created_at
-    length = min(max(ended_at - started, MIN_WINDOW), MAX_WINDOW)
+    return started, min(max(ended_at - started, MIN_WINDOW), MAX_WINDOW)
+
+
+def _window(experiment: Experiment, ended_at: datetime) -> tuple[datetime, datetime, str]:
+    started, length = _ran(experiment, ended_at)
     return started, ended_at, f"{max(1, int(length.total_seconds()))}s"
 
 
@@ -135,12 +138,11 @@ def chart_data(
     *,
     ended_at: datetime,
     now: datetime,
-    tail: timedelta = TAIL,
+    tail: timedelta,
 ) -> ChartData:
-    """The card chart's series: a baseline as long as the run (capped), the run, and a short tail
-    up to now. Raises TelemetryUnavailable."""
-    started = experiment.started_at or experiment.created_at
-    length = min(max(ended_at - started, MIN_WINDOW), MAX_WINDOW)
+    """The card chart's series: a baseline as long as the run (capped), the run, and ``tail``
+    after it, up to now (MESHBOT_CARD_TAIL_SECONDS). Raises TelemetryUnavailable."""
+    started, length = _ran(experiment, ended_at)
     start, end = started - length, min(ended_at + tail, max(now, ended_at))
     step = max(1.0, (end - start).total_seconds() / CHART_POINTS)
     # Each point is a rate over a trailing window, so a long window draws the fault's effect late

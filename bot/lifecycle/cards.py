@@ -15,7 +15,7 @@ from bot.lifecycle.charts import LaterCharts
 from bot.lifecycle.notify import Notifier, deliver
 from bot.lifecycle.runtime import Runtime
 from core.store import Experiment
-from domain.report import TAIL, Card, chart_data, report_card
+from domain.report import Card, chart_data, report_card
 from handlers.images import card_chart
 from handlers.reply import Attachment
 from mesh.prometheus import Prometheus, TelemetryUnavailable
@@ -78,7 +78,7 @@ def card_chart_of(
     *,
     ended_at: datetime,
     now: datetime,
-    tail: timedelta = TAIL,
+    tail: timedelta,
 ) -> Attachment | None:
     """The card's chart, or None when there is nothing to draw (no Prometheus, no requests): the
     card's text already says what could not be measured."""
