@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-import httpx
 import kubernetes.client
 import pytest
 from PIL import Image
@@ -30,6 +29,7 @@ from PIL import Image
 from core.store import AuditQuery, query_events
 from handlers.images import CALLER_COLOURS, CARD_CHART_SIZE, WINDOW_COLOUR
 from mesh.injection import restart_patch
+from mesh.prometheus import Prometheus
 from playground import runner, seeds, traffic
 from playground.runner import Playground
 from tests.conftest import kube_client_for
@@ -75,16 +75,14 @@ def live_mesh(
 
 def wait_for_traffic(prometheus: PrometheusServer, seconds: float = BASELINE_SECONDS) -> None:
     """Until Prometheus has ``seconds`` of web-svc's traffic, so the card has a baseline."""
-    selector = f'destination_service_name="web-svc",destination_service_namespace="{NS}"'
-    query = f"sum(rate(istio_requests_total{{{selector}}}[5s]))"
+    reader = Prometheus(prometheus.url)
     deadline = time.monotonic() + 30
-    with httpx.Client(base_url=prometheus.url, trust_env=False, timeout=5) as http:
-        while time.monotonic() < deadline:
-            result = http.get("/api/v1/query", params={"query": query}).json()["data"]["result"]
-            if result and float(result[0]["value"][1]) > 0:
-                time.sleep(seconds)
-                return
-            time.sleep(0.5)
+    while time.monotonic() < deadline:
+        found = reader.services(NS, "5s", "web-svc")
+        if found and found[0].signals.requests_per_second > 0:
+            time.sleep(seconds)
+            return
+        time.sleep(0.5)
     raise AssertionError("Prometheus never saw web-svc's traffic")
 
 
