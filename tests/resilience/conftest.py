@@ -1,8 +1,9 @@
 """The resilience suite: meshbot attacked by its own tests, each attack counted (figures.py).
 
-The Slack front comes from tests/slack/conftest.py (a playground cluster, a migrated SQLite store,
-the fake Slack), the lifecycle environment from tests/lifecycle/conftest.py: the same real parts,
-re-exported here so an attack and a regular test see the same meshbot.
+The Slack front comes from tests/slack/conftest.py (a playground cluster and the fake Slack; the
+migrated SQLite store from tests/conftest.py), the lifecycle environment from
+tests/lifecycle/conftest.py: the same real parts, re-exported here so an attack and a regular
+test see the same meshbot.
 """
 
 from __future__ import annotations
@@ -11,16 +12,9 @@ import pytest
 
 from core.store import Store, verify_chain
 from tests.lifecycle.conftest import env
-from tests.slack.conftest import (
-    _migrated_template,
-    fake_slack,
-    make_slack_app,
-    slack,
-    slack_app,
-    store,
-)
+from tests.slack.conftest import fake_slack, make_slack_app, slack, slack_app
 
-__all__ = ["_migrated_template", "env", "fake_slack", "make_slack_app", "slack", "slack_app", "store"]
+__all__ = ["env", "fake_slack", "make_slack_app", "slack", "slack_app"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
